@@ -1,0 +1,1 @@
+//! Shared fixtures for Grape cross-crate tests.
