@@ -1,27 +1,236 @@
-//! Distance kernels: a scalar reference and SIMD versions chosen once.
+//! Distance kernels: a scalar reference and SIMD versions, the fastest chosen once.
 //!
-//! PLACEHOLDER: scalar only; SIMD versions are being written.
+//! The free functions [`dot`], [`l2_squared`] and [`l1`] are what the indexes
+//! call on their hot path. Each one dispatches to the best [`Kernel`] for the
+//! machine:
+//!
+//! - x86_64 with the `std` feature: AVX2 + FMA when the CPU has both, detected
+//!   at run time on first use and cached in an atomic, so every later call
+//!   costs one relaxed load and a predictable branch before the kernel call
+//!   (and nothing when the build already enables `avx2` and `fma`);
+//! - x86_64 without `std`: AVX2 + FMA only if the build enables both target
+//!   features (`-C target-feature=+avx2,+fma` or a suitable `-C target-cpu`);
+//! - wasm32: simd128 if the build enables it (`-C target-feature=+simd128`);
+//!   wasm has no run-time detection;
+//! - everything else: the scalar reference in [`scalar`].
+//!
+//! SIMD kernels add in a different order than the scalar loops, so results
+//! agree with [`scalar`] to rounding, not bit for bit.
 
 pub mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm32;
+#[cfg(all(
+    target_arch = "x86_64",
+    any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+))]
+mod x86;
 
-/// Dot product of two equal-length slices.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    scalar::dot(a, b)
+#[cfg(test)]
+mod tests;
+
+// The best kernel known at compile time, used when no run-time check picks a
+// better one: simd128 where the build enables it, scalar otherwise.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use scalar as baseline;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use wasm32 as baseline;
+
+/// An implementation of the distance functions.
+///
+/// Every variant exists on every target so the names are portable; use
+/// [`Kernel::is_available`] to see which ones can run here and
+/// [`Kernel::selected`] for the one [`dot`], [`l2_squared`] and [`l1`] use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Plain loops ([`scalar`]); always available, the reference for the others.
+    Scalar,
+    /// x86_64 AVX2 with fused multiply-add, 8 lanes.
+    Avx2Fma,
+    /// WebAssembly 128-bit SIMD, 4 lanes.
+    Simd128,
 }
 
-/// Squared Euclidean distance of two equal-length slices.
-#[inline]
-pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    scalar::l2_squared(a, b)
+impl Kernel {
+    /// All kernels, available here or not, in increasing order of preference.
+    pub const ALL: [Kernel; 3] = [Kernel::Scalar, Kernel::Avx2Fma, Kernel::Simd128];
+
+    /// Short lower-case name: `"scalar"`, `"avx2+fma"` or `"simd128"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Scalar => "scalar",
+            Kernel::Avx2Fma => "avx2+fma",
+            Kernel::Simd128 => "simd128",
+        }
+    }
+
+    /// The kernel the free functions [`dot`], [`l2_squared`] and [`l1`] use.
+    pub fn selected() -> Kernel {
+        if avx2_fma() {
+            Kernel::Avx2Fma
+        } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+            Kernel::Simd128
+        } else {
+            Kernel::Scalar
+        }
+    }
+
+    /// Whether this kernel can run on this CPU with this build.
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Scalar => true,
+            Kernel::Avx2Fma => avx2_fma(),
+            Kernel::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn unavailable(self) -> ! {
+        panic!(
+            "distance kernel {} is not available on this CPU or build",
+            self.name()
+        )
+    }
 }
 
-/// Manhattan (L1) distance of two equal-length slices.
-#[inline]
-pub fn l1(a: &[f32], b: &[f32]) -> f32 {
-    scalar::l1(a, b)
-}
-
-/// Hint the CPU to fetch the cache line at `p` (no-op where unsupported).
+/// Whether the AVX2 + FMA kernels may run: detected once at run time with
+/// `std`, a compile-time fact otherwise (always false off x86_64).
 #[inline(always)]
-pub fn prefetch<T>(_p: *const T) {}
+fn avx2_fma() -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        detect::avx2_fma()
+    }
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    {
+        cfg!(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        ))
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+mod detect {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    const UNKNOWN: u8 = 0;
+    const ABSENT: u8 = 1;
+    const PRESENT: u8 = 2;
+
+    /// AVX2 + FMA support of this CPU: `UNKNOWN` until the first call.
+    static AVX2_FMA: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    /// Whether the CPU supports AVX2 and FMA. After the first call: one
+    /// relaxed load and a compare.
+    #[inline(always)]
+    pub(super) fn avx2_fma() -> bool {
+        if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+            return true; // the whole build already requires them
+        }
+        match AVX2_FMA.load(Ordering::Relaxed) {
+            PRESENT => true,
+            ABSENT => false,
+            _ => detect(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn detect() -> bool {
+        let present = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        // Relaxed is enough: every thread computes the same value from the CPU,
+        // and nothing else is published through this atomic.
+        AVX2_FMA.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
+        present
+    }
+}
+
+/// Defines the dispatching free function and the [`Kernel`] method of one
+/// distance function implemented in `scalar`, `x86` and `wasm32`.
+macro_rules! distance_fns {
+    ($( $(#[$doc:meta])* $name:ident; )*) => {
+        $(
+            $(#[$doc])*
+            ///
+            /// `a` and `b` must have equal lengths (checked in debug builds; in
+            /// release the extra elements of the longer slice are ignored). Any
+            /// length, including 0, and any alignment is fine. Uses
+            /// [`Kernel::selected`].
+            #[inline]
+            pub fn $name(a: &[f32], b: &[f32]) -> f32 {
+                debug_assert_eq!(a.len(), b.len(), "vectors of different lengths");
+                #[cfg(all(
+                    target_arch = "x86_64",
+                    any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+                ))]
+                if avx2_fma() {
+                    // SAFETY: `avx2_fma()` is true only if `is_x86_feature_detected!`
+                    // found AVX2 and FMA on this CPU (std), or the build enables both
+                    // target features (no std).
+                    return unsafe { x86::$name(a, b) };
+                }
+                baseline::$name(a, b)
+            }
+        )*
+
+        impl Kernel {
+            $(
+                #[doc = concat!("[`", stringify!($name), "`] computed with this kernel.")]
+                ///
+                /// For tests and benchmarks. Panics if the kernel is not
+                /// [available](Kernel::is_available).
+                #[inline]
+                pub fn $name(self, a: &[f32], b: &[f32]) -> f32 {
+                    debug_assert_eq!(a.len(), b.len(), "vectors of different lengths");
+                    match self {
+                        Kernel::Scalar => return scalar::$name(a, b),
+                        #[cfg(all(
+                            target_arch = "x86_64",
+                            any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+                        ))]
+                        Kernel::Avx2Fma if avx2_fma() => {
+                            // SAFETY: `avx2_fma()` is true only if AVX2 and FMA were
+                            // detected on this CPU (std) or are enabled for the build.
+                            return unsafe { x86::$name(a, b) };
+                        }
+                        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                        Kernel::Simd128 => return wasm32::$name(a, b),
+                        #[allow(unreachable_patterns)]
+                        _ => {}
+                    }
+                    self.unavailable()
+                }
+            )*
+        }
+    };
+}
+
+distance_fns! {
+    /// Dot product `Σ a[i] * b[i]`.
+    dot;
+    /// Squared Euclidean distance `Σ (a[i] - b[i])²`.
+    l2_squared;
+    /// Manhattan distance `Σ |a[i] - b[i]|`.
+    l1;
+}
+
+/// Hints the CPU to fetch the cache line holding `p` into all cache levels
+/// (`_mm_prefetch` with `_MM_HINT_T0` on x86_64; a no-op elsewhere).
+///
+/// Never dereferences `p`: any pointer, even null or dangling, is fine.
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it reads nothing observable and never
+    // faults, whatever the address (null, unmapped); SSE, which provides it, is
+    // part of the x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -1,0 +1,271 @@
+//! Changing the graph: insert with the paper's neighbour-selection
+//! heuristic, delete by marking, and compaction that rewires around deleted
+//! nodes and frees their slots.
+
+use alloc::vec::Vec;
+use core::mem;
+
+use super::{Hnsw, MAX_LEVEL, NONE};
+use crate::error::{Error, Result};
+use crate::scratch::Scratch;
+use crate::search::Cand;
+use crate::store::{MAX_SLOTS, Slot};
+
+impl Hnsw {
+    /// Inserts the point `id`, replacing its vector if it exists. The
+    /// vector is checked first: on error nothing changes.
+    pub fn upsert(&mut self, id: u64, vector: &[f32]) -> Result<()> {
+        let mut sc = mem::take(&mut self.scratch);
+        let out = self.upsert_inner(id, vector, &mut sc);
+        self.scratch = sc;
+        out
+    }
+
+    fn upsert_inner(&mut self, id: u64, vector: &[f32], sc: &mut Scratch) -> Result<()> {
+        let mut q = mem::take(&mut sc.query);
+        let checked = self.config.metric.prepare_into(self.config.dim, vector, &mut q);
+        let out = checked.and_then(|()| {
+            if self.store.free.is_empty() && self.store.slot_count() >= MAX_SLOTS {
+                return Err(Error::CapacityExceeded(MAX_SLOTS));
+            }
+            if self.store.slot_of(id).is_some() {
+                self.store.mark_deleted(id)?;
+            }
+            let slot = self.store.push(id, &q)?;
+            let level = self.random_level();
+            self.place(slot, level);
+            self.connect(slot, level, &q, sc);
+            Ok(())
+        });
+        sc.query = q;
+        out?;
+        self.maybe_compact();
+        Ok(())
+    }
+
+    /// Deletes the point `id`: it is never returned again.
+    pub fn delete(&mut self, id: u64) -> Result<()> {
+        self.store.mark_deleted(id)?;
+        self.maybe_compact();
+        Ok(())
+    }
+
+    /// Level of a new node: geometric with ratio 1/m, as `floor(-ln(U) / ln(m))`.
+    fn random_level(&mut self) -> u8 {
+        let p = 1.0 / self.config.m as f64;
+        let mut level = 0;
+        while level < MAX_LEVEL && self.rng.next_f64() < p {
+            level += 1;
+        }
+        level
+    }
+
+    /// Gives `slot` empty lists for levels 0..=level.
+    fn place(&mut self, slot: u32, level: u8) {
+        let s = slot as usize;
+        let stride0 = self.stride0();
+        if s == self.levels.len() {
+            self.links0.resize(self.links0.len() + stride0, 0);
+            self.levels.push(level);
+            self.upper_at.push(NONE);
+        } else {
+            self.links0[s * stride0] = 0;
+            self.levels[s] = level;
+        }
+        self.upper_at[s] = if level == 0 {
+            NONE
+        } else {
+            // A reused slot's old upper lists become garbage until compaction.
+            let at = self.upper.len() as u32;
+            self.upper.resize(self.upper.len() + level as usize * self.stride_up(), 0);
+            at
+        };
+    }
+
+    /// Links a new node into every level up to its own.
+    fn connect(&mut self, slot: u32, level: u8, q: &[f32], sc: &mut Scratch) {
+        let Some(ep) = self.entry else {
+            self.entry = Some(slot);
+            self.max_level = level;
+            return;
+        };
+        let top = self.max_level;
+        let mut cur = Cand { dist: self.dist(q, ep), slot: ep };
+        for l in (level as usize + 1..=top as usize).rev() {
+            cur = self.greedy(q, cur, l);
+        }
+        let ef = self.config.ef_construction.max(self.config.m);
+        for l in (0..=level.min(top) as usize).rev() {
+            self.search_pool(q, cur, ef, l, sc);
+            let mut next = sc.pool[0];
+            next.slot &= !(1 << 31);
+            cur = next;
+            sc.cands.clear();
+            sc.cands.extend(sc.pool.iter().map(|c| Cand { dist: c.dist, slot: c.slot & !(1 << 31) }));
+            sc.cands.retain(|c| self.store.is_live(c.slot) && c.slot != slot);
+            self.select(&sc.cands, self.config.m, &mut sc.chosen);
+            let chosen = mem::take(&mut sc.chosen);
+            self.set_links(slot, l, chosen.iter().map(|c| c.slot));
+            for c in &chosen {
+                self.link_back(c.slot, slot, c.dist, l, sc);
+            }
+            sc.chosen = chosen;
+        }
+        if level > top {
+            self.entry = Some(slot);
+            self.max_level = level;
+        }
+    }
+
+    /// The paper's heuristic (algorithm 4): walk candidates closest first and
+    /// keep one only if it is closer to the base than to every kept one.
+    /// `cands` must be sorted closest first.
+    fn select(&self, cands: &[Cand], max: usize, out: &mut Vec<Cand>) {
+        out.clear();
+        if cands.len() <= max {
+            out.extend_from_slice(cands);
+            return;
+        }
+        for c in cands {
+            if out.len() >= max {
+                break;
+            }
+            let v = self.store.vector(c.slot);
+            if out.iter().all(|r| self.dist(v, r.slot) >= c.dist) {
+                out.push(*c);
+            }
+        }
+    }
+
+    /// Adds the link `from -> to` on `level`, pruning `from`'s list with the
+    /// heuristic when it is full (deleted neighbours are dropped first).
+    fn link_back(&mut self, from: u32, to: u32, dist: f32, level: usize, sc: &mut Scratch) {
+        let max = self.max_links(level);
+        let n = self.links(from, level).len();
+        if n < max {
+            let at = self.list_at(from, level);
+            let arena = if level == 0 { &mut self.links0 } else { &mut self.upper };
+            arena[at + 1 + n] = to;
+            arena[at] = n as u32 + 1;
+            return;
+        }
+        let base = self.store.vector(from);
+        let mut cands = mem::take(&mut sc.cands);
+        cands.clear();
+        cands.push(Cand { dist, slot: to });
+        for &x in self.links(from, level) {
+            if self.store.is_live(x) {
+                cands.push(Cand { dist: self.dist(base, x), slot: x });
+            }
+        }
+        cands.sort_unstable();
+        let mut kept = mem::take(&mut sc.chosen);
+        self.select(&cands, max, &mut kept);
+        self.set_links(from, level, kept.iter().map(|c| c.slot));
+        sc.cands = cands;
+        sc.chosen = kept;
+    }
+
+    fn maybe_compact(&mut self) {
+        let deleted = self.store.deleted;
+        if deleted > 16 && deleted * 10 > self.store.live {
+            self.compact();
+        }
+    }
+
+    /// Removes deleted points from the graph: every live node that links to
+    /// one is rewired (its live neighbours plus the deleted node's live
+    /// neighbours, re-selected by the heuristic), then the slots are freed
+    /// for reuse and free slots at the end are dropped.
+    pub fn compact(&mut self) {
+        if self.store.deleted == 0 {
+            return;
+        }
+        let mut sc = mem::take(&mut self.scratch);
+        let n = self.store.slot_count() as u32;
+        for u in 0..n {
+            if !self.store.is_live(u) {
+                continue;
+            }
+            for l in 0..=self.levels[u as usize] as usize {
+                if self.links(u, l).iter().all(|&x| self.store.is_live(x)) {
+                    continue;
+                }
+                self.repair(u, l, &mut sc);
+            }
+        }
+        if self.entry.is_some_and(|e| !self.store.is_live(e)) {
+            let best = (0..n)
+                .filter(|&s| self.store.is_live(s))
+                .max_by_key(|&s| (self.levels[s as usize], core::cmp::Reverse(s)));
+            self.entry = best;
+            self.max_level = best.map_or(0, |s| self.levels[s as usize]);
+        }
+        let stride0 = self.stride0();
+        for s in 0..n {
+            if self.store.slots[s as usize] == Slot::Deleted {
+                self.links0[s as usize * stride0] = 0;
+                self.levels[s as usize] = 0;
+                self.upper_at[s as usize] = NONE;
+                self.store.release(s);
+            }
+        }
+        let kept = self.store.trim_tail();
+        self.links0.truncate(kept * stride0);
+        self.levels.truncate(kept);
+        self.upper_at.truncate(kept);
+        self.rebuild_upper();
+        if self.links0.capacity() > 2 * self.links0.len() + 4096 {
+            self.links0.shrink_to_fit();
+            self.levels.shrink_to_fit();
+            self.upper_at.shrink_to_fit();
+        }
+        self.scratch = sc;
+    }
+
+    /// Re-selects the links of live node `u` on `level` without deleted nodes.
+    fn repair(&mut self, u: u32, level: usize, sc: &mut Scratch) {
+        let base = self.store.vector(u);
+        sc.visited.begin(self.store.slot_count());
+        sc.visited.insert(u);
+        let mut cands = mem::take(&mut sc.cands);
+        cands.clear();
+        for &x in self.links(u, level) {
+            if self.store.is_live(x) {
+                if sc.visited.insert(x) {
+                    cands.push(Cand { dist: self.dist(base, x), slot: x });
+                }
+                continue;
+            }
+            for &y in self.links(x, level) {
+                if self.store.is_live(y) && sc.visited.insert(y) {
+                    cands.push(Cand { dist: self.dist(base, y), slot: y });
+                }
+            }
+        }
+        cands.sort_unstable();
+        let mut kept = mem::take(&mut sc.chosen);
+        self.select(&cands, self.max_links(level), &mut kept);
+        self.set_links(u, level, kept.iter().map(|c| c.slot));
+        sc.cands = cands;
+        sc.chosen = kept;
+    }
+
+    /// Copies the upper lists of nodes with a level into a fresh, dense arena.
+    fn rebuild_upper(&mut self) {
+        let stride = self.stride_up();
+        let total: usize = self.levels.iter().map(|&l| l as usize * stride).sum();
+        let mut upper = Vec::with_capacity(total);
+        for s in 0..self.levels.len() {
+            let l = self.levels[s] as usize;
+            if l == 0 {
+                self.upper_at[s] = NONE;
+                continue;
+            }
+            let from = self.upper_at[s] as usize;
+            self.upper_at[s] = upper.len() as u32;
+            upper.extend_from_slice(&self.upper[from..from + l * stride]);
+        }
+        self.upper = upper;
+    }
+}

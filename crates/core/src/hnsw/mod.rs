@@ -1,0 +1,221 @@
+//! HNSW: given a vector, the ids of its approximate nearest neighbours.
+//!
+//! Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
+//! search using Hierarchical Navigable Small World graphs" (2016/2018).
+//! Storage is flat: one `u32` array holds every node's level-0 links at a
+//! fixed stride, a second array holds the few upper-level lists; vectors live
+//! in one contiguous `f32` buffer ([`crate::store`]).
+
+mod build;
+pub(crate) mod persist;
+mod search;
+
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+use crate::rng::Rng;
+use crate::scratch::Scratch;
+use crate::store::PointStore;
+
+/// Marks "no upper-level list" in `upper_at`.
+const NONE: u32 = u32::MAX;
+/// Highest level a node may get (the level distribution makes more pointless).
+const MAX_LEVEL: u8 = 24;
+
+/// Configuration of an [`Hnsw`] index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswConfig {
+    /// Vector dimension (1..=65536).
+    pub dim: usize,
+    /// Metric.
+    pub metric: Metric,
+    /// Links per node on upper levels; level 0 keeps `2 * m` (2..=128, default 16).
+    pub m: usize,
+    /// Candidate list size while inserting (default 200).
+    pub ef_construction: usize,
+    /// Default candidate list size of searches (default 64).
+    pub ef_search: usize,
+    /// Seed of the level generator: equal inputs in equal order build equal graphs.
+    pub seed: u64,
+    /// Collections with at most this many live points are searched exactly (default 1000).
+    pub full_scan_threshold: usize,
+}
+
+impl HnswConfig {
+    /// Defaults for vectors of `dim` dimensions under `metric`.
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        HnswConfig {
+            dim,
+            metric,
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+            seed: 0x6772_6170_6521,
+            full_scan_threshold: 1000,
+        }
+    }
+
+    /// Sets `m`.
+    pub fn m(mut self, m: usize) -> Self {
+        self.m = m;
+        self
+    }
+
+    /// Sets `ef_construction`.
+    pub fn ef_construction(mut self, ef: usize) -> Self {
+        self.ef_construction = ef;
+        self
+    }
+
+    /// Sets the default search `ef`.
+    pub fn ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = ef;
+        self
+    }
+
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the exact-search threshold.
+    pub fn full_scan_threshold(mut self, n: usize) -> Self {
+        self.full_scan_threshold = n;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |s: alloc::string::String| Err(Error::InvalidConfig(s));
+        if !(1..=65536).contains(&self.dim) {
+            return bad(alloc::format!("dim must be in 1..=65536, got {}", self.dim));
+        }
+        if !(2..=128).contains(&self.m) {
+            return bad(alloc::format!("m must be in 2..=128, got {}", self.m));
+        }
+        if !(1..=100_000).contains(&self.ef_construction) {
+            return bad(alloc::format!(
+                "ef_construction must be in 1..=100000, got {}",
+                self.ef_construction
+            ));
+        }
+        if !(1..=100_000).contains(&self.ef_search) {
+            return bad(alloc::format!("ef_search must be in 1..=100000, got {}", self.ef_search));
+        }
+        Ok(())
+    }
+}
+
+/// A hierarchical navigable small world graph over the points of a collection.
+///
+/// Deleting marks a point deleted: it is never returned but keeps routing
+/// searches until the next compaction, which rewires its neighbours and
+/// frees its slot for reuse. Compaction runs by itself once deleted points
+/// exceed a tenth of the live ones, or on [`Hnsw::compact`].
+#[derive(Debug, Clone)]
+pub struct Hnsw {
+    pub(crate) config: HnswConfig,
+    pub(crate) store: PointStore,
+    /// Level-0 links: per slot `[count, id_1 .. id_{2m}]`.
+    pub(crate) links0: Vec<u32>,
+    /// Top level of each slot.
+    pub(crate) levels: Vec<u8>,
+    /// Start in `upper` of each slot's upper-level lists, or `NONE`.
+    pub(crate) upper_at: Vec<u32>,
+    /// Upper-level lists: per slot, for levels 1..=level, `[count, id_1 .. id_m]`.
+    pub(crate) upper: Vec<u32>,
+    pub(crate) entry: Option<u32>,
+    pub(crate) max_level: u8,
+    pub(crate) rng: Rng,
+    /// Scratch for inserts (not persisted).
+    pub(crate) scratch: Scratch,
+}
+
+impl Hnsw {
+    /// An empty index.
+    pub fn new(config: HnswConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Hnsw {
+            store: PointStore::new(config.dim, config.metric),
+            links0: Vec::new(),
+            levels: Vec::new(),
+            upper_at: Vec::new(),
+            upper: Vec::new(),
+            entry: None,
+            max_level: 0,
+            rng: Rng::new(config.seed),
+            scratch: Scratch::new(),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HnswConfig {
+        &self.config
+    }
+
+    /// Stride of a level-0 list.
+    #[inline(always)]
+    fn stride0(&self) -> usize {
+        1 + 2 * self.config.m
+    }
+
+    /// Stride of an upper-level list.
+    #[inline(always)]
+    fn stride_up(&self) -> usize {
+        1 + self.config.m
+    }
+
+    /// Most links a node keeps on `level`.
+    #[inline(always)]
+    fn max_links(&self, level: usize) -> usize {
+        if level == 0 { 2 * self.config.m } else { self.config.m }
+    }
+
+    /// Start of the list of `slot` on `level` in `links0` / `upper`.
+    #[inline(always)]
+    fn list_at(&self, slot: u32, level: usize) -> usize {
+        if level == 0 {
+            slot as usize * self.stride0()
+        } else {
+            self.upper_at[slot as usize] as usize + (level - 1) * self.stride_up()
+        }
+    }
+
+    /// The links of `slot` on `level`.
+    #[inline(always)]
+    pub(crate) fn links(&self, slot: u32, level: usize) -> &[u32] {
+        let at = self.list_at(slot, level);
+        let arena = if level == 0 { &self.links0 } else { &self.upper };
+        let n = arena[at] as usize;
+        &arena[at + 1..at + 1 + n]
+    }
+
+    /// Replaces the links of `slot` on `level`.
+    pub(crate) fn set_links(&mut self, slot: u32, level: usize, ids: impl ExactSizeIterator<Item = u32>) {
+        debug_assert!(ids.len() <= self.max_links(level));
+        let at = self.list_at(slot, level);
+        let arena = if level == 0 { &mut self.links0 } else { &mut self.upper };
+        arena[at] = ids.len() as u32;
+        for (dst, id) in arena[at + 1..].iter_mut().zip(ids) {
+            *dst = id;
+        }
+    }
+
+    /// Bytes used by the graph alone (links, levels, offsets), by capacity.
+    pub fn graph_memory_bytes(&self) -> usize {
+        (self.links0.capacity() + self.upper_at.capacity() + self.upper.capacity()) * 4
+            + self.levels.capacity()
+    }
+
+    /// Number of deleted points still wired into the graph.
+    pub fn deleted_len(&self) -> usize {
+        self.store.deleted
+    }
+
+    /// Number of slots (live, deleted and free): the size of the internal id space.
+    pub fn slot_count(&self) -> usize {
+        self.store.slot_count()
+    }
+}

@@ -1,0 +1,217 @@
+//! Graph search: greedy descent through the upper levels, then a
+//! best-first search of level 0 (unfiltered: a sorted candidate pool;
+//! filtered or with deleted points: a frontier heap and a result heap).
+
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+
+use super::Hnsw;
+use crate::distance::prefetch;
+use crate::error::Result;
+use crate::scratch::Scratch;
+use crate::search::{Cand, Filter, Hit, Plan, SearchParams, estimate_allowed, exact_top_k, to_hits};
+
+/// Top bit of a pool entry's slot: the candidate was expanded.
+const EXPANDED: u32 = 1 << 31;
+
+impl Hnsw {
+    /// Searches for the `params.k` nearest live points that `filter` allows,
+    /// best first, reusing `scratch`.
+    pub fn search_with(
+        &self,
+        scratch: &mut Scratch,
+        query: &[f32],
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+    ) -> Result<Vec<Hit>> {
+        params.check()?;
+        let mut q = core::mem::take(&mut scratch.query);
+        let prepared = self.config.metric.prepare_into(self.config.dim, query, &mut q);
+        let out = prepared.map(|()| self.search_prepared(scratch, &q, params, filter));
+        scratch.query = q;
+        out
+    }
+
+    fn search_prepared(
+        &self,
+        sc: &mut Scratch,
+        q: &[f32],
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+    ) -> Vec<Hit> {
+        let k = params.k;
+        if k == 0 || self.store.live == 0 {
+            return Vec::new();
+        }
+        let ef = params.ef.unwrap_or(self.config.ef_search).max(k);
+        if self.plan(params, filter, ef) == Plan::Exact {
+            return to_hits(&self.store, &exact_top_k(&self.store, q, k, filter), k);
+        }
+        let entry = self.descend(q, 1);
+        if filter.is_none() && self.store.deleted == 0 {
+            self.search_pool(q, entry, ef, 0, sc);
+            let pool = &mut sc.pool;
+            pool.truncate(k);
+            pool.iter_mut().for_each(|c| c.slot &= !EXPANDED);
+            to_hits(&self.store, pool, k)
+        } else {
+            let found = self.search_filtered(q, entry, ef, sc, filter);
+            to_hits(&self.store, &found, k)
+        }
+    }
+
+    /// How a search with these parameters and filter would run.
+    pub fn plan(&self, params: &SearchParams, filter: Option<&dyn Filter>, ef: usize) -> Plan {
+        let live = self.store.live;
+        if params.exact || live <= self.config.full_scan_threshold || self.entry.is_none() {
+            return Plan::Exact;
+        }
+        let Some(f) = filter else { return Plan::Graph };
+        let allowed = estimate_allowed(&self.store, f);
+        if allowed <= self.config.full_scan_threshold {
+            return Plan::Exact;
+        }
+        // Cost in distance computations. The exact plan computes one per
+        // allowed point and tests the predicate on every slot (about a
+        // twentieth of a distance). A filtered graph search expands about
+        // ef / selectivity nodes and meets about m/2 new neighbours at each.
+        let selectivity = allowed as f64 / live as f64;
+        let exact = allowed as f64 + self.store.slot_count() as f64 / 20.0;
+        let graph = ef as f64 / selectivity * (self.config.m as f64 / 2.0);
+        if exact <= graph { Plan::Exact } else { Plan::Graph }
+    }
+
+    /// Greedy descent from the entry point down to `stop_level`.
+    pub(crate) fn descend(&self, q: &[f32], stop_level: usize) -> Cand {
+        let ep = self.entry.expect("descend on an empty graph");
+        let mut cur = Cand { dist: self.dist(q, ep), slot: ep };
+        for level in (stop_level..=self.max_level as usize).rev() {
+            cur = self.greedy(q, cur, level);
+        }
+        cur
+    }
+
+    /// Moves to the closest neighbour on `level` until none is closer.
+    pub(crate) fn greedy(&self, q: &[f32], mut cur: Cand, level: usize) -> Cand {
+        loop {
+            let mut moved = false;
+            for &n in self.links(cur.slot, level) {
+                let d = self.dist(q, n);
+                if d < cur.dist {
+                    cur = Cand { dist: d, slot: n };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn dist(&self, q: &[f32], slot: u32) -> f32 {
+        self.config.metric.distance(q, self.store.vector(slot))
+    }
+
+    #[inline(always)]
+    fn prefetch_vector(&self, slot: u32) {
+        prefetch(self.store.vectors.as_ptr().wrapping_add(slot as usize * self.config.dim));
+    }
+
+    /// Best-first search of `level` with a candidate list of `ef`, over all
+    /// nodes (deleted ones included). Leaves the candidates in `sc.pool`,
+    /// closest first, with `EXPANDED` bits set on some slots.
+    pub(crate) fn search_pool(&self, q: &[f32], entry: Cand, ef: usize, level: usize, sc: &mut Scratch) {
+        let Scratch { visited, pool, batch, .. } = sc;
+        visited.begin(self.store.slot_count());
+        visited.insert(entry.slot);
+        pool.clear();
+        pool.push(entry);
+        let mut cur = 0;
+        while cur < pool.len() {
+            let node = pool[cur].slot;
+            pool[cur].slot |= EXPANDED;
+            if let Some(next) = pool[cur + 1..].iter().find(|c| c.slot & EXPANDED == 0) {
+                prefetch(self.links0.as_ptr().wrapping_add(self.list_at(next.slot, 0)));
+            }
+            batch.clear();
+            for &n in self.links(node, level) {
+                if visited.insert(n) {
+                    self.prefetch_vector(n);
+                    batch.push(n);
+                }
+            }
+            let mut lowest = usize::MAX;
+            for &n in batch.iter() {
+                let d = self.dist(q, n);
+                if pool.len() >= ef {
+                    if d >= pool[pool.len() - 1].dist {
+                        continue;
+                    }
+                    pool.pop();
+                }
+                let pos = pool.partition_point(|c| c.dist <= d);
+                pool.insert(pos, Cand { dist: d, slot: n });
+                lowest = lowest.min(pos);
+            }
+            cur = if lowest <= cur { lowest } else { cur + 1 };
+            while cur < pool.len() && pool[cur].slot & EXPANDED != 0 {
+                cur += 1;
+            }
+        }
+    }
+
+    /// Best-first search of level 0 that returns only live points `filter`
+    /// allows, while routing through every node. Returns up to `ef`
+    /// results, closest first.
+    fn search_filtered(
+        &self,
+        q: &[f32],
+        entry: Cand,
+        ef: usize,
+        sc: &mut Scratch,
+        filter: Option<&dyn Filter>,
+    ) -> Vec<Cand> {
+        let allowed = |s: u32| self.store.is_live(s) && filter.is_none_or(|f| f.allows(s));
+        let Scratch { visited, frontier, results, batch, .. } = sc;
+        visited.begin(self.store.slot_count());
+        frontier.clear();
+        results.clear();
+        visited.insert(entry.slot);
+        frontier.push(Reverse(entry));
+        if allowed(entry.slot) {
+            results.push(entry);
+        }
+        let mut bound = if results.len() >= ef { entry.dist } else { f32::INFINITY };
+        while let Some(Reverse(c)) = frontier.pop() {
+            if c.dist > bound {
+                break;
+            }
+            batch.clear();
+            for &n in self.links(c.slot, 0) {
+                if visited.insert(n) {
+                    self.prefetch_vector(n);
+                    batch.push(n);
+                }
+            }
+            for &n in batch.iter() {
+                let d = self.dist(q, n);
+                if results.len() < ef || d < bound {
+                    frontier.push(Reverse(Cand { dist: d, slot: n }));
+                    if allowed(n) {
+                        results.push(Cand { dist: d, slot: n });
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                        if results.len() >= ef {
+                            bound = results.peek().map_or(f32::INFINITY, |w| w.dist);
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Cand> = results.drain().collect();
+        out.sort_unstable();
+        out
+    }
+}

@@ -1,0 +1,203 @@
+//! Point storage shared by the flat and HNSW indexes: vectors in one
+//! contiguous buffer, external ids, slot states and the id → slot map.
+
+use alloc::vec::Vec;
+
+use hashbrown::HashMap;
+
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+
+/// What a slot (internal id) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Slot {
+    /// A point that searches return.
+    Live = 0,
+    /// A deleted point still wired into a graph; never returned.
+    Deleted = 1,
+    /// An empty slot that the next insert reuses.
+    Free = 2,
+}
+
+impl Slot {
+    pub(crate) fn from_u8(b: u8) -> Option<Slot> {
+        match b {
+            0 => Some(Slot::Live),
+            1 => Some(Slot::Deleted),
+            2 => Some(Slot::Free),
+            _ => None,
+        }
+    }
+}
+
+/// Largest number of slots; internal ids are `u32` and the top bit is
+/// reserved by the search pool.
+pub(crate) const MAX_SLOTS: usize = (1 << 31) - 1;
+
+#[derive(Debug, Clone)]
+pub(crate) struct PointStore {
+    pub(crate) dim: usize,
+    pub(crate) metric: Metric,
+    /// `slots × dim` floats; slot `s` is `vectors[s*dim..(s+1)*dim]`.
+    pub(crate) vectors: Vec<f32>,
+    /// External id of each slot (meaningless for free slots).
+    pub(crate) keys: Vec<u64>,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) by_key: HashMap<u64, u32>,
+    /// Free slots, reused last-in first-out.
+    pub(crate) free: Vec<u32>,
+    pub(crate) live: usize,
+    pub(crate) deleted: usize,
+}
+
+impl PointStore {
+    pub(crate) fn new(dim: usize, metric: Metric) -> Self {
+        PointStore {
+            dim,
+            metric,
+            vectors: Vec::new(),
+            keys: Vec::new(),
+            slots: Vec::new(),
+            by_key: HashMap::new(),
+            free: Vec::new(),
+            live: 0,
+            deleted: 0,
+        }
+    }
+
+    /// Rebuilds the derived state (id map, counters) from slots and keys.
+    pub(crate) fn from_parts(
+        dim: usize,
+        metric: Metric,
+        vectors: Vec<f32>,
+        keys: Vec<u64>,
+        slots: Vec<Slot>,
+    ) -> Result<Self> {
+        let n = slots.len();
+        if dim == 0 || keys.len() != n || vectors.len() != n.checked_mul(dim).unwrap_or(usize::MAX)
+        {
+            return Err(Error::Corrupted("point storage sizes disagree".into()));
+        }
+        if n > MAX_SLOTS {
+            return Err(Error::Corrupted("too many slots".into()));
+        }
+        let mut store = PointStore::new(dim, metric);
+        store.by_key.reserve(n);
+        for (s, (&state, &key)) in slots.iter().zip(&keys).enumerate() {
+            match state {
+                Slot::Live => {
+                    if store.by_key.insert(key, s as u32).is_some() {
+                        return Err(Error::Corrupted(alloc::format!("point id {key} stored twice")));
+                    }
+                    store.live += 1;
+                }
+                Slot::Deleted => store.deleted += 1,
+                Slot::Free => store.free.push(s as u32),
+            }
+        }
+        store.free.reverse();
+        if let Some(bad) = vectors.iter().position(|x| !x.is_finite()) {
+            return Err(Error::Corrupted(alloc::format!("non-finite value in vector {}", bad / dim)));
+        }
+        store.vectors = vectors;
+        store.keys = keys;
+        store.slots = slots;
+        Ok(store)
+    }
+
+    #[inline]
+    pub(crate) fn vector(&self, slot: u32) -> &[f32] {
+        let s = slot as usize * self.dim;
+        &self.vectors[s..s + self.dim]
+    }
+
+    #[inline]
+    pub(crate) fn is_live(&self, slot: u32) -> bool {
+        self.slots[slot as usize] == Slot::Live
+    }
+
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn slot_of(&self, key: u64) -> Option<u32> {
+        self.by_key.get(&key).copied()
+    }
+
+    /// Stores a prepared vector under `key` in a free or new slot and
+    /// returns the slot. The caller has removed any previous point `key`.
+    pub(crate) fn push(&mut self, key: u64, prepared: &[f32]) -> Result<u32> {
+        debug_assert_eq!(prepared.len(), self.dim);
+        let slot = match self.free.pop() {
+            Some(s) => {
+                let at = s as usize * self.dim;
+                self.vectors[at..at + self.dim].copy_from_slice(prepared);
+                self.keys[s as usize] = key;
+                self.slots[s as usize] = Slot::Live;
+                s
+            }
+            None => {
+                if self.slots.len() >= MAX_SLOTS {
+                    return Err(Error::CapacityExceeded(MAX_SLOTS));
+                }
+                self.vectors.extend_from_slice(prepared);
+                self.keys.push(key);
+                self.slots.push(Slot::Live);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_key.insert(key, slot);
+        self.live += 1;
+        Ok(slot)
+    }
+
+    /// Marks the point `key` deleted and returns its slot.
+    pub(crate) fn mark_deleted(&mut self, key: u64) -> Result<u32> {
+        let slot = self.by_key.remove(&key).ok_or(Error::UnknownId(key))?;
+        self.slots[slot as usize] = Slot::Deleted;
+        self.live -= 1;
+        self.deleted += 1;
+        Ok(slot)
+    }
+
+    /// Turns a deleted slot into a free one.
+    pub(crate) fn release(&mut self, slot: u32) {
+        debug_assert_eq!(self.slots[slot as usize], Slot::Deleted);
+        self.slots[slot as usize] = Slot::Free;
+        let at = slot as usize * self.dim;
+        self.vectors[at..at + self.dim].fill(0.0);
+        self.deleted -= 1;
+        self.free.push(slot);
+    }
+
+    /// Drops free slots at the end of storage, then orders the free list so
+    /// that low slots are reused first (keeps storage dense).
+    pub(crate) fn trim_tail(&mut self) -> usize {
+        let mut n = self.slots.len();
+        while n > 0 && self.slots[n - 1] == Slot::Free {
+            n -= 1;
+        }
+        self.slots.truncate(n);
+        self.keys.truncate(n);
+        self.vectors.truncate(n * self.dim);
+        self.free.retain(|&s| (s as usize) < n);
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        if self.vectors.capacity() > 2 * self.vectors.len() + 4096 {
+            self.vectors.shrink_to_fit();
+            self.keys.shrink_to_fit();
+            self.slots.shrink_to_fit();
+        }
+        n
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        use core::mem::size_of;
+        self.vectors.capacity() * size_of::<f32>()
+            + self.keys.capacity() * size_of::<u64>()
+            + self.slots.capacity()
+            + self.free.capacity() * size_of::<u32>()
+            // hashbrown: one control byte plus one (u64, u32) bucket per slot of capacity.
+            + self.by_key.capacity() * 8 / 7 * (1 + size_of::<(u64, u32)>())
+    }
+}
