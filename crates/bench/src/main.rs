@@ -21,7 +21,9 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("ann") => ann(&Opts::parse(&args[1..])),
         Some("demo") => demo(&Opts::parse(&args[1..])),
-        _ => Err("usage: grape-bench ann --data DIR --dataset NAME [...] | grape-bench demo".into()),
+        _ => {
+            Err("usage: grape-bench ann --data DIR --dataset NAME [...] | grape-bench demo".into())
+        }
     };
     if let Err(e) = result {
         eprintln!("grape-bench: {e}");
@@ -45,15 +47,29 @@ impl Opts {
         Opts(out)
     }
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     fn num(&self, name: &str, default: usize) -> Res<usize> {
-        self.get(name).map_or(Ok(default), |v| v.parse().map_err(|_| format!("--{name}: not a number: {v}")))
+        self.get(name).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| format!("--{name}: not a number: {v}"))
+        })
     }
     fn list(&self, name: &str, default: &[usize]) -> Res<Vec<usize>> {
         match self.get(name) {
             None => Ok(default.to_vec()),
-            Some(v) => v.split(',').map(|x| x.trim().parse().map_err(|_| format!("--{name}: bad list {v}"))).collect(),
+            Some(v) => v
+                .split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse()
+                        .map_err(|_| format!("--{name}: bad list {v}"))
+                })
+                .collect(),
         }
     }
 }
@@ -71,7 +87,11 @@ fn metric(name: &str) -> Res<Metric> {
 /// Resident set size of this process, from /proc/self/statm.
 fn rss_bytes() -> usize {
     let statm = fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -94,25 +114,50 @@ fn ann(o: &Opts) -> Res<()> {
         gt.truncate(l);
     }
     if gt.len() != queries.len() || gt.iter().any(|g| g.len() < k) {
-        return Err(format!("ground truth does not cover {} queries at k={k}", queries.len()));
+        return Err(format!(
+            "ground truth does not cover {} queries at k={k}",
+            queries.len()
+        ));
     }
     let (n, dim) = (base.len(), base.dim);
-    eprintln!("{name}: {n} x {dim}, {} queries; building M={m} ef_construction={efc}", queries.len());
+    eprintln!(
+        "{name}: {n} x {dim}, {} queries; building M={m} ef_construction={efc}",
+        queries.len()
+    );
 
     let rss_before = rss_bytes();
     let t = Instant::now();
-    let config = HnswConfig::new(dim, metric).m(m).ef_construction(efc);
-    let mut index = Hnsw::new(config).map_err(|e| e.to_string())?;
-    let step = (n / 20).max(1);
-    for i in 0..n {
-        index.upsert(i as u64, base.row(i)).map_err(|e| format!("point {i}: {e}"))?;
-        if (i + 1) % step == 0 {
-            eprint!("\r  built {:>3}%", (i + 1) * 100 / n);
+    let cache = o.get("index-cache");
+    let index = match cache.and_then(|c| fs::read(c).ok()) {
+        Some(bytes) => {
+            eprintln!("  loaded index from {}", cache.unwrap_or_default());
+            Hnsw::from_bytes(&bytes).map_err(|e| e.to_string())?
         }
-    }
+        None => {
+            let config = HnswConfig::new(dim, metric).m(m).ef_construction(efc);
+            let mut index = Hnsw::new(config).map_err(|e| e.to_string())?;
+            index.reserve(n);
+            let step = (n / 20).max(1);
+            for i in 0..n {
+                index
+                    .upsert(i as u64, base.row(i))
+                    .map_err(|e| format!("point {i}: {e}"))?;
+                if (i + 1) % step == 0 {
+                    eprint!("\r  built {:>3}%", (i + 1) * 100 / n);
+                }
+            }
+            if let Some(c) = cache {
+                fs::write(c, index.to_bytes()).map_err(|e| format!("{c}: {e}"))?;
+            }
+            index
+        }
+    };
     let build_seconds = t.elapsed().as_secs_f64();
     let rss_delta = rss_bytes().saturating_sub(rss_before);
-    eprintln!("\r  built in {build_seconds:.2} s, index {} MB", index.memory_bytes() >> 20);
+    eprintln!(
+        "\r  built in {build_seconds:.2} s, index {} MB",
+        index.memory_bytes() >> 20
+    );
     let raw = n * dim * 4;
     let graph_per_point = rss_delta.saturating_sub(raw) as f64 / n as f64;
 
@@ -126,10 +171,15 @@ fn ann(o: &Opts) -> Res<()> {
             let t = Instant::now();
             let mut found = 0usize;
             for (qi, q) in (0..queries.len()).map(|i| (i, queries.row(i))) {
-                let hits = index.search_with(&mut scratch, q, &params, None).map_err(|e| e.to_string())?;
+                let hits = index
+                    .search_with(&mut scratch, q, &params, None)
+                    .map_err(|e| e.to_string())?;
                 if rep == 0 {
                     let truth = &gt[qi][..k];
-                    found += hits.iter().filter(|h| truth.contains(&(h.id as u32))).count();
+                    found += hits
+                        .iter()
+                        .filter(|h| truth.contains(&(h.id as u32)))
+                        .count();
                 }
             }
             best = best.min(t.elapsed().as_secs_f64());
@@ -140,7 +190,9 @@ fn ann(o: &Opts) -> Res<()> {
         let recall = hits_total as f64 / (queries.len() * k) as f64;
         let qps = queries.len() as f64 / best;
         eprintln!("  ef {ef:>4}  recall@{k} {recall:.4}  {qps:>9.0} QPS");
-        runs.push(format!(r#"{{"ef": {ef}, "recall_at_10": {recall:.5}, "qps": {qps:.1}}}"#));
+        runs.push(format!(
+            r#"{{"ef": {ef}, "recall_at_10": {recall:.5}, "qps": {qps:.1}}}"#
+        ));
     }
     fs::create_dir_all(out_dir).map_err(|e| format!("{out_dir}: {e}"))?;
     let json = format!(
@@ -178,7 +230,9 @@ fn demo(o: &Opts) -> Res<()> {
     let n = o.num("n", 20_000)?;
     let dim = o.num("dim", 64)?;
     let mut rng = Rng::new(42);
-    let centres: Vec<Vec<f32>> = (0..64).map(|_| (0..dim).map(|_| rng.next_f32_signed()).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..64)
+        .map(|_| (0..dim).map(|_| rng.next_f32_signed()).collect())
+        .collect();
     let point = |rng: &mut Rng| -> Vec<f32> {
         let c = &centres[rng.below(64) as usize];
         c.iter().map(|x| x + 0.2 * rng.next_f32_signed()).collect()
@@ -190,17 +244,38 @@ fn demo(o: &Opts) -> Res<()> {
     for (i, v) in base.iter().enumerate() {
         index.upsert(i as u64, v).map_err(|e| e.to_string())?;
     }
-    println!("built HNSW over {n} x {dim} generated vectors in {:.2} s ({} kernel)", t.elapsed().as_secs_f64(), grape_core::distance::Kernel::selected().name());
+    println!(
+        "built HNSW over {n} x {dim} generated vectors in {:.2} s ({} kernel)",
+        t.elapsed().as_secs_f64(),
+        grape_core::distance::Kernel::selected().name()
+    );
     let mut scratch = Scratch::new();
     for ef in [16, 64, 256] {
         let t = Instant::now();
         let mut found = 0;
         for q in &queries {
-            let exact = index.search_with(&mut scratch, q, &SearchParams::top(10).with_exact(true), None).map_err(|e| e.to_string())?;
-            let approx = index.search_with(&mut scratch, q, &SearchParams::top(10).with_ef(ef), None).map_err(|e| e.to_string())?;
-            found += approx.iter().filter(|h| exact.iter().any(|e| e.id == h.id)).count();
+            let exact = index
+                .search_with(
+                    &mut scratch,
+                    q,
+                    &SearchParams::top(10).with_exact(true),
+                    None,
+                )
+                .map_err(|e| e.to_string())?;
+            let approx = index
+                .search_with(&mut scratch, q, &SearchParams::top(10).with_ef(ef), None)
+                .map_err(|e| e.to_string())?;
+            found += approx
+                .iter()
+                .filter(|h| exact.iter().any(|e| e.id == h.id))
+                .count();
         }
-        println!("ef {ef:>3}: recall@10 {:.3}  ({:.2} s for {} exact + approximate query pairs)", found as f64 / (queries.len() * 10) as f64, t.elapsed().as_secs_f64(), queries.len());
+        println!(
+            "ef {ef:>3}: recall@10 {:.3}  ({:.2} s for {} exact + approximate query pairs)",
+            found as f64 / (queries.len() * 10) as f64,
+            t.elapsed().as_secs_f64(),
+            queries.len()
+        );
     }
     Ok(())
 }

@@ -33,7 +33,10 @@ fn rows(path: &str) -> Result<(usize, Vec<[u8; 4]>), String> {
     let dim = dim as usize;
     let row_bytes = 4 + 4 * dim;
     if bytes.len() % row_bytes != 0 {
-        return Err(format!("{path}: size {} is not a multiple of the row size {row_bytes}", bytes.len()));
+        return Err(format!(
+            "{path}: size {} is not a multiple of the row size {row_bytes}",
+            bytes.len()
+        ));
     }
     let mut words = Vec::with_capacity(bytes.len() / 4);
     for (r, row) in bytes.chunks_exact(row_bytes).enumerate() {
@@ -47,11 +50,17 @@ fn rows(path: &str) -> Result<(usize, Vec<[u8; 4]>), String> {
 
 pub fn read_fvecs(path: &str) -> Result<Vectors, String> {
     let (dim, words) = rows(path)?;
-    Ok(Vectors { dim, data: words.into_iter().map(f32::from_le_bytes).collect() })
+    Ok(Vectors {
+        dim,
+        data: words.into_iter().map(f32::from_le_bytes).collect(),
+    })
 }
 
 pub fn read_ivecs(path: &str) -> Result<Vec<Vec<u32>>, String> {
     let (dim, words) = rows(path)?;
-    let ids: Vec<u32> = words.into_iter().map(|w| i32::from_le_bytes(w) as u32).collect();
+    let ids: Vec<u32> = words
+        .into_iter()
+        .map(|w| i32::from_le_bytes(w) as u32)
+        .collect();
     Ok(ids.chunks(dim).map(<[u32]>::to_vec).collect())
 }

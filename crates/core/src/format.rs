@@ -45,7 +45,10 @@ pub(crate) fn seal<T: bincode::Encode>(body: &T) -> Vec<u8> {
 pub(crate) fn open<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T> {
     if bytes.len() < MAGIC.len() {
         return Err(if MAGIC.starts_with(bytes) {
-            Error::Truncated { expected: HEADER, got: bytes.len() }
+            Error::Truncated {
+                expected: HEADER,
+                got: bytes.len(),
+            }
         } else {
             Error::BadMagic
         });
@@ -54,12 +57,18 @@ pub(crate) fn open<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T> {
         return Err(Error::BadMagic);
     }
     if bytes.len() < HEADER {
-        return Err(Error::Truncated { expected: HEADER, got: bytes.len() });
+        return Err(Error::Truncated {
+            expected: HEADER,
+            got: bytes.len(),
+        });
     }
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
     let version = u16_at(8);
     if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        return Err(Error::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     if u16_at(10) != 0 {
         return Err(Error::Corrupted("reserved header field is not zero".into()));
@@ -72,8 +81,13 @@ pub(crate) fn open<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T> {
     let crc = u32::from_le_bytes(crc4);
     let have = (bytes.len() - HEADER) as u64;
     if body_len > have {
-        let expected = usize::try_from(body_len).unwrap_or(usize::MAX).saturating_add(HEADER);
-        return Err(Error::Truncated { expected, got: bytes.len() });
+        let expected = usize::try_from(body_len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(HEADER);
+        return Err(Error::Truncated {
+            expected,
+            got: bytes.len(),
+        });
     }
     if body_len < have {
         return Err(Error::Corrupted(alloc::format!(

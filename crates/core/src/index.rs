@@ -75,8 +75,8 @@ macro_rules! store_accessors {
             self.store.slot_of(id)
         }
         fn external_id(&self, internal_id: u32) -> Option<u64> {
-            let live = (internal_id as usize) < self.store.slot_count()
-                && self.store.is_live(internal_id);
+            let live =
+                (internal_id as usize) < self.store.slot_count() && self.store.is_live(internal_id);
             live.then(|| self.store.keys[internal_id as usize])
         }
     };
@@ -120,7 +120,9 @@ impl FlatIndex {
     pub fn new(dim: usize, metric: Metric) -> Result<Self> {
         // Same limits as HNSW, so an index can switch kind.
         HnswConfig::new(dim, metric).validate()?;
-        Ok(FlatIndex { store: PointStore::new(dim, metric) })
+        Ok(FlatIndex {
+            store: PointStore::new(dim, metric),
+        })
     }
 
     /// Loads an index written by [`FlatIndex::to_bytes`].
@@ -146,7 +148,9 @@ impl VectorIndex for FlatIndex {
 
     fn upsert(&mut self, id: u64, vector: &[f32]) -> Result<()> {
         let mut v = Vec::new();
-        self.store.metric.prepare_into(self.store.dim, vector, &mut v)?;
+        self.store
+            .metric
+            .prepare_into(self.store.dim, vector, &mut v)?;
         match self.store.slot_of(id) {
             Some(s) => {
                 let at = s as usize * self.store.dim;
@@ -176,7 +180,11 @@ impl VectorIndex for FlatIndex {
         params.check()?;
         let q = &mut scratch.query;
         self.store.metric.prepare_into(self.store.dim, query, q)?;
-        Ok(to_hits(&self.store, &exact_top_k(&self.store, q, params.k, filter), params.k))
+        Ok(to_hits(
+            &self.store,
+            &exact_top_k(&self.store, q, params.k, filter),
+            params.k,
+        ))
     }
 
     fn memory_bytes(&self) -> usize {
@@ -189,7 +197,8 @@ impl VectorIndex for FlatIndex {
             .filter(|&s| self.store.is_live(s))
             .collect();
         let mut vectors = Vec::with_capacity(live.len() * self.store.dim);
-        live.iter().for_each(|&s| vectors.extend_from_slice(self.store.vector(s)));
+        live.iter()
+            .for_each(|&s| vectors.extend_from_slice(self.store.vector(s)));
         format::seal(&Body::Flat(FlatBody {
             dim: self.store.dim as u32,
             metric: self.store.metric,

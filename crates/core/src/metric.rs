@@ -71,7 +71,10 @@ impl Metric {
 /// Rejects vectors of the wrong length or with NaN / infinite components.
 pub(crate) fn check_vector(dim: usize, v: &[f32]) -> Result<()> {
     if v.len() != dim {
-        return Err(Error::DimensionMismatch { expected: dim, got: v.len() });
+        return Err(Error::DimensionMismatch {
+            expected: dim,
+            got: v.len(),
+        });
     }
     if let Some((index, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
         return Err(Error::NonFiniteComponent { index, value });

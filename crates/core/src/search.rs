@@ -33,7 +33,11 @@ pub struct SearchParams {
 impl SearchParams {
     /// Top-`k` with the index's default `ef`.
     pub fn top(k: usize) -> Self {
-        SearchParams { k, ef: None, exact: false }
+        SearchParams {
+            k,
+            ef: None,
+            exact: false,
+        }
     }
 
     /// Sets `ef`.
@@ -95,7 +99,9 @@ pub(crate) fn estimate_allowed(store: &PointStore, filter: &dyn Filter) -> usize
     }
     let n = store.slot_count();
     if n <= SAMPLE {
-        return (0..n as u32).filter(|&s| store.is_live(s) && filter.allows(s)).count();
+        return (0..n as u32)
+            .filter(|&s| store.is_live(s) && filter.allows(s))
+            .count();
     }
     // Evenly strided deterministic sample; a fixed stride keeps the result
     // reproducible (the core has no entropy of its own).
@@ -139,7 +145,9 @@ impl PartialOrd for Cand {
 impl Ord for Cand {
     /// By distance, ties by slot, so results are deterministic.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.dist.total_cmp(&other.dist).then(self.slot.cmp(&other.slot))
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.slot.cmp(&other.slot))
     }
 }
 
@@ -176,6 +184,9 @@ pub(crate) fn to_hits(store: &PointStore, cands: &[Cand], k: usize) -> Vec<Hit> 
     cands
         .iter()
         .take(k)
-        .map(|c| Hit { id: store.keys[c.slot as usize], score: store.metric.score(c.dist) })
+        .map(|c| Hit {
+            id: store.keys[c.slot as usize],
+            score: store.metric.score(c.dist),
+        })
         .collect()
 }

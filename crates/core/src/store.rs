@@ -88,7 +88,9 @@ impl PointStore {
             match state {
                 Slot::Live => {
                     if store.by_key.insert(key, s as u32).is_some() {
-                        return Err(Error::Corrupted(alloc::format!("point id {key} stored twice")));
+                        return Err(Error::Corrupted(alloc::format!(
+                            "point id {key} stored twice"
+                        )));
                     }
                     store.live += 1;
                 }
@@ -98,7 +100,10 @@ impl PointStore {
         }
         store.free.reverse();
         if let Some(bad) = vectors.iter().position(|x| !x.is_finite()) {
-            return Err(Error::Corrupted(alloc::format!("non-finite value in vector {}", bad / dim)));
+            return Err(Error::Corrupted(alloc::format!(
+                "non-finite value in vector {}",
+                bad / dim
+            )));
         }
         store.vectors = vectors;
         store.keys = keys;

@@ -108,6 +108,13 @@ fn selected_kernel_is_the_expected_one() {
     );
     #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
     assert_eq!(k, Kernel::Scalar);
+    // Scripts that build a specific variant state which kernel they expect,
+    // so a RUSTFLAGS that silently did not apply fails the run
+    // (scripts/test-core-wasm.sh).
+    #[cfg(feature = "std")]
+    if let Ok(expected) = std::env::var("GRAPE_EXPECT_KERNEL") {
+        assert_eq!(k.name(), expected, "GRAPE_EXPECT_KERNEL");
+    }
 }
 
 /// The free functions run the selected kernel, bit for bit.

@@ -6,10 +6,11 @@
 //! Because the feature is enabled for the whole build, the arithmetic
 //! intrinsics are safe to call; only the pointer loads need `unsafe`.
 //!
-//! Shape: 16 floats per iteration into four independent 4-lane accumulators,
-//! then at most one 8-float and one 4-float step into idle accumulators, then a
-//! scalar tail of 0..=3 floats. Like the x86 kernels they work on
-//! `min(a.len(), b.len())` elements.
+//! Shape (as in the x86 kernels): 16 floats per iteration into four
+//! independent 4-lane accumulators, then at most one 8-float and one 4-float
+//! step into idle accumulators, then the last 1..=3 floats as one zero-padded
+//! vector into the fourth, then one horizontal sum (no serial scalar tail).
+//! Like the x86 kernels they work on `min(a.len(), b.len())` elements.
 
 use core::arch::wasm32::*;
 
@@ -19,6 +20,18 @@ fn hsum(v: v128) -> f32 {
     let s = f32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
     let s = f32x4_add(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
     f32x4_extract_lane::<0>(s)
+}
+
+/// The 1..=3 floats of `x` in the low lanes, zeros above (zeros for any
+/// other length).
+#[inline(always)]
+fn load_partial(x: &[f32]) -> v128 {
+    match *x {
+        [x0] => f32x4(x0, 0.0, 0.0, 0.0),
+        [x0, x1] => f32x4(x0, x1, 0.0, 0.0),
+        [x0, x1, x2] => f32x4(x0, x1, x2, 0.0),
+        _ => f32x4_splat(0.0),
+    }
 }
 
 /// Unaligned load of 4 floats at `p`.
@@ -33,10 +46,11 @@ unsafe fn load(p: *const f32) -> v128 {
     unsafe { v128_load(p.cast()) }
 }
 
-/// Generates one kernel from its per-4-lane step `$step(acc, x, y) -> acc` and
-/// its scalar term `$term(x, y) -> f32` for the tail.
+/// Generates one kernel from its per-4-lane step `$step(acc, x, y) -> acc`,
+/// which must add exactly 0.0 for lanes where `x` and `y` are both 0.0 (the
+/// padding of `load_partial`).
 macro_rules! kernel {
-    ($(#[$doc:meta])* $name:ident, $step:ident, $term:expr) => {
+    ($(#[$doc:meta])* $name:ident, $step:ident $(,)?) => {
         $(#[$doc])*
         pub fn $name(a: &[f32], b: &[f32]) -> f32 {
             let n = a.len().min(b.len());
@@ -73,12 +87,10 @@ macro_rules! kernel {
                 }
                 i += 4;
             }
-            let mut sum = hsum(f32x4_add(f32x4_add(acc0, acc1), f32x4_add(acc2, acc3)));
-            let term = $term;
-            for (x, y) in a[i..n].iter().zip(&b[i..n]) {
-                sum += term(*x, *y);
+            if i < n {
+                acc3 = $step(acc3, load_partial(&a[i..n]), load_partial(&b[i..n]));
             }
-            sum
+            hsum(f32x4_add(f32x4_add(acc0, acc1), f32x4_add(acc2, acc3)))
         }
     };
 }
@@ -106,17 +118,14 @@ kernel!(
     /// Dot product (simd128).
     dot,
     dot_step,
-    |x: f32, y: f32| x * y
 );
 kernel!(
     /// Squared Euclidean distance (simd128).
     l2_squared,
     l2_step,
-    |x: f32, y: f32| (x - y) * (x - y)
 );
 kernel!(
     /// Manhattan distance (simd128).
     l1,
     l1_step,
-    |x: f32, y: f32| (x - y).abs()
 );

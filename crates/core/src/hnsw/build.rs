@@ -23,7 +23,10 @@ impl Hnsw {
 
     fn upsert_inner(&mut self, id: u64, vector: &[f32], sc: &mut Scratch) -> Result<()> {
         let mut q = mem::take(&mut sc.query);
-        let checked = self.config.metric.prepare_into(self.config.dim, vector, &mut q);
+        let checked = self
+            .config
+            .metric
+            .prepare_into(self.config.dim, vector, &mut q);
         let out = checked.and_then(|()| {
             if self.store.free.is_empty() && self.store.slot_count() >= MAX_SLOTS {
                 return Err(Error::CapacityExceeded(MAX_SLOTS));
@@ -77,7 +80,8 @@ impl Hnsw {
         } else {
             // A reused slot's old upper lists become garbage until compaction.
             let at = self.upper.len() as u32;
-            self.upper.resize(self.upper.len() + level as usize * self.stride_up(), 0);
+            self.upper
+                .resize(self.upper.len() + level as usize * self.stride_up(), 0);
             at
         };
     }
@@ -90,7 +94,10 @@ impl Hnsw {
             return;
         };
         let top = self.max_level;
-        let mut cur = Cand { dist: self.dist(q, ep), slot: ep };
+        let mut cur = Cand {
+            dist: self.dist(q, ep),
+            slot: ep,
+        };
         for l in (level as usize + 1..=top as usize).rev() {
             cur = self.greedy(q, cur, l);
         }
@@ -101,8 +108,12 @@ impl Hnsw {
             next.slot &= !(1 << 31);
             cur = next;
             sc.cands.clear();
-            sc.cands.extend(sc.pool.iter().map(|c| Cand { dist: c.dist, slot: c.slot & !(1 << 31) }));
-            sc.cands.retain(|c| self.store.is_live(c.slot) && c.slot != slot);
+            sc.cands.extend(sc.pool.iter().map(|c| Cand {
+                dist: c.dist,
+                slot: c.slot & !(1 << 31),
+            }));
+            sc.cands
+                .retain(|c| self.store.is_live(c.slot) && c.slot != slot);
             self.select(&sc.cands, self.config.m, &mut sc.chosen);
             let chosen = mem::take(&mut sc.chosen);
             self.set_links(slot, l, chosen.iter().map(|c| c.slot));
@@ -144,7 +155,11 @@ impl Hnsw {
         let n = self.links(from, level).len();
         if n < max {
             let at = self.list_at(from, level);
-            let arena = if level == 0 { &mut self.links0 } else { &mut self.upper };
+            let arena = if level == 0 {
+                &mut self.links0
+            } else {
+                &mut self.upper
+            };
             arena[at + 1 + n] = to;
             arena[at] = n as u32 + 1;
             return;
@@ -155,7 +170,10 @@ impl Hnsw {
         cands.push(Cand { dist, slot: to });
         for &x in self.links(from, level) {
             if self.store.is_live(x) {
-                cands.push(Cand { dist: self.dist(base, x), slot: x });
+                cands.push(Cand {
+                    dist: self.dist(base, x),
+                    slot: x,
+                });
             }
         }
         cands.sort_unstable();
@@ -233,13 +251,19 @@ impl Hnsw {
         for &x in self.links(u, level) {
             if self.store.is_live(x) {
                 if sc.visited.insert(x) {
-                    cands.push(Cand { dist: self.dist(base, x), slot: x });
+                    cands.push(Cand {
+                        dist: self.dist(base, x),
+                        slot: x,
+                    });
                 }
                 continue;
             }
             for &y in self.links(x, level) {
                 if self.store.is_live(y) && sc.visited.insert(y) {
-                    cands.push(Cand { dist: self.dist(base, y), slot: y });
+                    cands.push(Cand {
+                        dist: self.dist(base, y),
+                        slot: y,
+                    });
                 }
             }
         }

@@ -101,7 +101,10 @@ impl HnswConfig {
             ));
         }
         if !(1..=100_000).contains(&self.ef_search) {
-            return bad(alloc::format!("ef_search must be in 1..=100000, got {}", self.ef_search));
+            return bad(alloc::format!(
+                "ef_search must be in 1..=100000, got {}",
+                self.ef_search
+            ));
         }
         Ok(())
     }
@@ -170,7 +173,11 @@ impl Hnsw {
     /// Most links a node keeps on `level`.
     #[inline(always)]
     fn max_links(&self, level: usize) -> usize {
-        if level == 0 { 2 * self.config.m } else { self.config.m }
+        if level == 0 {
+            2 * self.config.m
+        } else {
+            self.config.m
+        }
     }
 
     /// Start of the list of `slot` on `level` in `links0` / `upper`.
@@ -187,20 +194,48 @@ impl Hnsw {
     #[inline(always)]
     pub(crate) fn links(&self, slot: u32, level: usize) -> &[u32] {
         let at = self.list_at(slot, level);
-        let arena = if level == 0 { &self.links0 } else { &self.upper };
+        let arena = if level == 0 {
+            &self.links0
+        } else {
+            &self.upper
+        };
         let n = arena[at] as usize;
         &arena[at + 1..at + 1 + n]
     }
 
     /// Replaces the links of `slot` on `level`.
-    pub(crate) fn set_links(&mut self, slot: u32, level: usize, ids: impl ExactSizeIterator<Item = u32>) {
+    pub(crate) fn set_links(
+        &mut self,
+        slot: u32,
+        level: usize,
+        ids: impl ExactSizeIterator<Item = u32>,
+    ) {
         debug_assert!(ids.len() <= self.max_links(level));
         let at = self.list_at(slot, level);
-        let arena = if level == 0 { &mut self.links0 } else { &mut self.upper };
+        let arena = if level == 0 {
+            &mut self.links0
+        } else {
+            &mut self.upper
+        };
         arena[at] = ids.len() as u32;
         for (dst, id) in arena[at + 1..].iter_mut().zip(ids) {
             *dst = id;
         }
+    }
+
+    /// Makes room for `additional` more points without reallocating.
+    pub fn reserve(&mut self, additional: usize) {
+        let s = &mut self.store;
+        s.vectors.reserve_exact(additional * s.dim);
+        s.keys.reserve_exact(additional);
+        s.slots.reserve_exact(additional);
+        s.by_key.reserve(additional);
+        self.links0.reserve_exact(additional * self.stride0());
+        self.levels.reserve_exact(additional);
+        self.upper_at.reserve_exact(additional);
+        // Expected upper lists: a fraction 1/(m-1) of nodes, one list each on average.
+        self.upper
+            .reserve(additional / (self.config.m - 1) * self.stride_up());
     }
 
     /// Bytes used by the graph alone (links, levels, offsets), by capacity.

@@ -75,7 +75,9 @@ impl Hnsw {
             seed: b.seed,
             full_scan_threshold: usize::try_from(b.full_scan_threshold).unwrap_or(usize::MAX),
         };
-        config.validate().map_err(|e| Error::Corrupted(alloc::format!("{e}")))?;
+        config
+            .validate()
+            .map_err(|e| Error::Corrupted(alloc::format!("{e}")))?;
         let slots = b
             .slots
             .iter()

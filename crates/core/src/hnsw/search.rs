@@ -9,7 +9,9 @@ use super::Hnsw;
 use crate::distance::prefetch;
 use crate::error::Result;
 use crate::scratch::Scratch;
-use crate::search::{Cand, Filter, Hit, Plan, SearchParams, estimate_allowed, exact_top_k, to_hits};
+use crate::search::{
+    Cand, Filter, Hit, Plan, SearchParams, estimate_allowed, exact_top_k, to_hits,
+};
 
 /// Top bit of a pool entry's slot: the candidate was expanded.
 const EXPANDED: u32 = 1 << 31;
@@ -26,7 +28,10 @@ impl Hnsw {
     ) -> Result<Vec<Hit>> {
         params.check()?;
         let mut q = core::mem::take(&mut scratch.query);
-        let prepared = self.config.metric.prepare_into(self.config.dim, query, &mut q);
+        let prepared = self
+            .config
+            .metric
+            .prepare_into(self.config.dim, query, &mut q);
         let out = prepared.map(|()| self.search_prepared(scratch, &q, params, filter));
         scratch.query = q;
         out
@@ -44,7 +49,7 @@ impl Hnsw {
             return Vec::new();
         }
         let ef = params.ef.unwrap_or(self.config.ef_search).max(k);
-        if self.plan(params, filter, ef) == Plan::Exact {
+        if self.plan(params, filter) == Plan::Exact {
             return to_hits(&self.store, &exact_top_k(&self.store, q, k, filter), k);
         }
         let entry = self.descend(q, 1);
@@ -61,8 +66,9 @@ impl Hnsw {
     }
 
     /// How a search with these parameters and filter would run.
-    pub fn plan(&self, params: &SearchParams, filter: Option<&dyn Filter>, ef: usize) -> Plan {
+    pub fn plan(&self, params: &SearchParams, filter: Option<&dyn Filter>) -> Plan {
         let live = self.store.live;
+        let ef = params.ef.unwrap_or(self.config.ef_search).max(params.k);
         if params.exact || live <= self.config.full_scan_threshold || self.entry.is_none() {
             return Plan::Exact;
         }
@@ -78,13 +84,20 @@ impl Hnsw {
         let selectivity = allowed as f64 / live as f64;
         let exact = allowed as f64 + self.store.slot_count() as f64 / 20.0;
         let graph = ef as f64 / selectivity * (self.config.m as f64 / 2.0);
-        if exact <= graph { Plan::Exact } else { Plan::Graph }
+        if exact <= graph {
+            Plan::Exact
+        } else {
+            Plan::Graph
+        }
     }
 
     /// Greedy descent from the entry point down to `stop_level`.
     pub(crate) fn descend(&self, q: &[f32], stop_level: usize) -> Cand {
         let ep = self.entry.expect("descend on an empty graph");
-        let mut cur = Cand { dist: self.dist(q, ep), slot: ep };
+        let mut cur = Cand {
+            dist: self.dist(q, ep),
+            slot: ep,
+        };
         for level in (stop_level..=self.max_level as usize).rev() {
             cur = self.greedy(q, cur, level);
         }
@@ -115,14 +128,36 @@ impl Hnsw {
 
     #[inline(always)]
     fn prefetch_vector(&self, slot: u32) {
-        prefetch(self.store.vectors.as_ptr().wrapping_add(slot as usize * self.config.dim));
+        let p = self
+            .store
+            .vectors
+            .as_ptr()
+            .wrapping_add(slot as usize * self.config.dim);
+        // Every cache line of short vectors; the first few of long ones,
+        // the hardware prefetcher follows the rest.
+        let lines = (self.config.dim * 4).div_ceil(64).min(4);
+        for l in 0..lines {
+            prefetch(p.wrapping_add(l * 16));
+        }
     }
 
     /// Best-first search of `level` with a candidate list of `ef`, over all
     /// nodes (deleted ones included). Leaves the candidates in `sc.pool`,
     /// closest first, with `EXPANDED` bits set on some slots.
-    pub(crate) fn search_pool(&self, q: &[f32], entry: Cand, ef: usize, level: usize, sc: &mut Scratch) {
-        let Scratch { visited, pool, batch, .. } = sc;
+    pub(crate) fn search_pool(
+        &self,
+        q: &[f32],
+        entry: Cand,
+        ef: usize,
+        level: usize,
+        sc: &mut Scratch,
+    ) {
+        let Scratch {
+            visited,
+            pool,
+            batch,
+            ..
+        } = sc;
         visited.begin(self.store.slot_count());
         visited.insert(entry.slot);
         pool.clear();
@@ -132,7 +167,11 @@ impl Hnsw {
             let node = pool[cur].slot;
             pool[cur].slot |= EXPANDED;
             if let Some(next) = pool[cur + 1..].iter().find(|c| c.slot & EXPANDED == 0) {
-                prefetch(self.links0.as_ptr().wrapping_add(self.list_at(next.slot, 0)));
+                prefetch(
+                    self.links0
+                        .as_ptr()
+                        .wrapping_add(self.list_at(next.slot, 0)),
+                );
             }
             batch.clear();
             for &n in self.links(node, level) {
@@ -173,7 +212,13 @@ impl Hnsw {
         filter: Option<&dyn Filter>,
     ) -> Vec<Cand> {
         let allowed = |s: u32| self.store.is_live(s) && filter.is_none_or(|f| f.allows(s));
-        let Scratch { visited, frontier, results, batch, .. } = sc;
+        let Scratch {
+            visited,
+            frontier,
+            results,
+            batch,
+            ..
+        } = sc;
         visited.begin(self.store.slot_count());
         frontier.clear();
         results.clear();
@@ -182,7 +227,11 @@ impl Hnsw {
         if allowed(entry.slot) {
             results.push(entry);
         }
-        let mut bound = if results.len() >= ef { entry.dist } else { f32::INFINITY };
+        let mut bound = if results.len() >= ef {
+            entry.dist
+        } else {
+            f32::INFINITY
+        };
         while let Some(Reverse(c)) = frontier.pop() {
             if c.dist > bound {
                 break;

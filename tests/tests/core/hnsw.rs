@@ -1,0 +1,159 @@
+use grape_core::{FlatIndex, Hnsw, HnswConfig, Metric, SearchParams, VectorIndex};
+use grape_tests::{recall_at, reference};
+
+use crate::{build, fixture};
+
+const SEED: u64 = 7;
+
+#[test]
+fn recall_at_ef64_on_clustered_data() {
+    for metric in [Metric::Cosine, Metric::Euclid, Metric::Dot] {
+        let (pts, queries) = fixture(10_000, SEED);
+        let h = build(&pts, metric, SEED);
+        let flat = reference(metric, 64, &pts);
+        let r = recall_at(&h, &flat, &queries, 10, 64, &|_| true);
+        println!("seed {SEED} {metric:?}: recall@10 at ef=64 = {r:.4}");
+        assert!(r >= 0.95, "{metric:?}: recall@10 {r} < 0.95 (seed {SEED})");
+    }
+}
+
+#[test]
+fn recall_after_deleting_a_fifth() {
+    let (pts, queries) = fixture(10_000, SEED);
+    let mut h = build(&pts, Metric::Cosine, SEED);
+    let mut flat = reference(Metric::Cosine, 64, &pts);
+    let mut rng = grape_core::Rng::new(SEED);
+    let mut gone = std::collections::HashSet::new();
+    while gone.len() < 2_000 {
+        let id = rng.below(10_000);
+        if gone.insert(id) {
+            h.delete(id).unwrap();
+            flat.delete(id).unwrap();
+        }
+    }
+    assert_eq!(h.len(), 8_000);
+    for q in &queries {
+        for hit in h.search(q, &SearchParams::top(50), None).unwrap() {
+            assert!(!gone.contains(&hit.id), "deleted point {} returned", hit.id);
+        }
+    }
+    let r = recall_at(&h, &flat, &queries, 10, 64, &|_| true);
+    println!("seed {SEED}: recall@10 after deletes = {r:.4}");
+    assert!(r >= 0.95, "recall {r} after deletes (seed {SEED})");
+}
+
+#[test]
+fn exact_tiny_case_and_scores() {
+    // Hand-checked scores in Qdrant's conventions, through the graph.
+    let pts = [(1u64, [1.0f32, 0.0]), (2, [0.0, 2.0]), (3, [3.0, 4.0])];
+    for (metric, want) in [
+        (Metric::Dot, [(3u64, 7.0f32), (2, 2.0), (1, 1.0)]),
+        (
+            Metric::Euclid,
+            [(1, 0.0), (2, 5.0f32.sqrt()), (3, 20.0f32.sqrt())],
+        ),
+        (Metric::Manhattan, [(1, 0.0), (2, 3.0), (3, 6.0)]),
+    ] {
+        let q = match metric {
+            Metric::Dot => [1.0, 1.0],
+            _ => [1.0, 0.0],
+        };
+        let cfg = HnswConfig::new(2, metric).full_scan_threshold(0);
+        let mut h = Hnsw::new(cfg).unwrap();
+        let mut f = FlatIndex::new(2, metric).unwrap();
+        for (id, v) in &pts {
+            h.upsert(*id, v).unwrap();
+            f.upsert(*id, v).unwrap();
+        }
+        for index in [&h as &dyn VectorIndex, &f] {
+            let got = index.search(&q, &SearchParams::top(3), None).unwrap();
+            let got: Vec<(u64, f32)> = got.iter().map(|h| (h.id, h.score)).collect();
+            assert_eq!(got.len(), 3, "{metric:?}");
+            for ((gi, gs), (wi, ws)) in got.iter().zip(&want) {
+                assert_eq!(gi, wi, "{metric:?}: {got:?}");
+                assert!((gs - ws).abs() < 1e-5, "{metric:?}: {got:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn cosine_stores_unit_vectors_and_scores_in_minus_one_to_one() {
+    let mut h = Hnsw::new(HnswConfig::new(3, Metric::Cosine)).unwrap();
+    h.upsert(9, &[3.0, 0.0, 4.0]).unwrap();
+    let v = h.vector(9).unwrap();
+    assert!((v[0] - 0.6).abs() < 1e-6 && (v[2] - 0.8).abs() < 1e-6);
+    let hit = h
+        .search(&[-3.0, 0.0, -4.0], &SearchParams::top(1), None)
+        .unwrap()[0];
+    assert!((hit.score + 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn upsert_replaces_the_vector() {
+    let (pts, _) = fixture(3_000, 3);
+    let mut h = build(&pts, Metric::Cosine, 3);
+    let new = pts[17].1.clone();
+    h.upsert(5, &new).unwrap();
+    assert_eq!(h.len(), 3_000);
+    let hits = h.search(&new, &SearchParams::top(2), None).unwrap();
+    let ids: Vec<u64> = hits.iter().map(|x| x.id).collect();
+    assert!(ids.contains(&5) && ids.contains(&17), "{ids:?}");
+    let old = h.search(&pts[5].1, &SearchParams::top(1), None).unwrap();
+    assert_ne!(old[0].id, 5, "old vector of 5 still indexed");
+}
+
+#[test]
+fn same_seed_same_graph_other_seed_other_graph() {
+    let (pts, _) = fixture(2_000, 11);
+    let a = build(&pts, Metric::Cosine, 1).to_bytes();
+    let b = build(&pts, Metric::Cosine, 1).to_bytes();
+    let c = build(&pts, Metric::Cosine, 2).to_bytes();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn every_point_finds_itself() {
+    let (pts, _) = fixture(5_000, 5);
+    let h = build(&pts, Metric::Euclid, 5);
+    let lost: Vec<u64> = pts
+        .iter()
+        .filter(|(id, v)| {
+            h.search(v, &SearchParams::top(1).with_ef(64), None)
+                .unwrap()[0]
+                .id
+                != *id
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(
+        lost.len() <= 5,
+        "{} of 5000 points not found by their own vector: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+}
+
+#[test]
+fn empty_and_k_zero() {
+    let h = Hnsw::new(HnswConfig::new(4, Metric::Dot)).unwrap();
+    assert!(
+        h.search(&[1.0; 4], &SearchParams::top(10), None)
+            .unwrap()
+            .is_empty()
+    );
+    let (pts, _) = fixture(100, 1);
+    let h = build(&pts, Metric::Dot, 1);
+    assert!(
+        h.search(&pts[0].1, &SearchParams::top(0), None)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        h.search(&pts[0].1, &SearchParams::top(500), None)
+            .unwrap()
+            .len(),
+        100
+    );
+}
