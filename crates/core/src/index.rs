@@ -1,6 +1,7 @@
 //! The interface every index offers, the exact (flat) index, and loading
 //! an index of either kind from bytes.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
@@ -229,7 +230,7 @@ pub enum AnyIndex {
     /// An exact index.
     Flat(FlatIndex),
     /// An HNSW index.
-    Hnsw(Hnsw),
+    Hnsw(Box<Hnsw>),
 }
 
 impl AnyIndex {
@@ -237,7 +238,7 @@ impl AnyIndex {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         match format::open(bytes)? {
             Body::Flat(b) => FlatIndex::from_body(b).map(AnyIndex::Flat),
-            Body::Hnsw(b) => Hnsw::from_body(b).map(AnyIndex::Hnsw),
+            Body::Hnsw(b) => Hnsw::from_body(b).map(|h| AnyIndex::Hnsw(Box::new(h))),
         }
     }
 
@@ -245,7 +246,7 @@ impl AnyIndex {
     pub fn as_index(&self) -> &dyn VectorIndex {
         match self {
             AnyIndex::Flat(f) => f,
-            AnyIndex::Hnsw(h) => h,
+            AnyIndex::Hnsw(h) => h.as_ref(),
         }
     }
 }

@@ -75,8 +75,7 @@ impl PointStore {
         slots: Vec<Slot>,
     ) -> Result<Self> {
         let n = slots.len();
-        if dim == 0 || keys.len() != n || vectors.len() != n.checked_mul(dim).unwrap_or(usize::MAX)
-        {
+        if dim == 0 || keys.len() != n || vectors.len() != n.saturating_mul(dim) {
             return Err(Error::Corrupted("point storage sizes disagree".into()));
         }
         if n > MAX_SLOTS {

@@ -59,7 +59,7 @@ fn cardinality_hint_picks_the_exact_plan() {
     struct Few;
     impl Filter for Few {
         fn allows(&self, s: u32) -> bool {
-            s % 500 == 0
+            s.is_multiple_of(500)
         }
         fn cardinality(&self) -> Option<usize> {
             Some(20)
@@ -72,7 +72,10 @@ fn cardinality_hint_picks_the_exact_plan() {
         .search(&queries[0], &SearchParams::top(5), Some(&Few))
         .unwrap();
     assert_eq!(hits.len(), 5);
-    assert!(hits.iter().all(|x| h.internal_id(x.id).unwrap() % 500 == 0));
+    assert!(
+        hits.iter()
+            .all(|x| h.internal_id(x.id).unwrap().is_multiple_of(500))
+    );
 }
 
 #[test]

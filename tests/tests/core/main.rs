@@ -8,8 +8,11 @@ mod hnsw;
 
 use grape_core::{Hnsw, HnswConfig, Metric, VectorIndex};
 
+/// Points with their ids.
+pub type Points = Vec<(u64, Vec<f32>)>;
+
 /// 10k clustered 64-d points with ids 0..n, and 200 queries from the same clusters.
-pub fn fixture(n: usize, seed: u64) -> (Vec<(u64, Vec<f32>)>, Vec<Vec<f32>>) {
+pub fn fixture(n: usize, seed: u64) -> (Points, Vec<Vec<f32>>) {
     let dim = 64;
     let pts = grape_tests::clustered(n, dim, 10, seed)
         .into_iter()

@@ -52,7 +52,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// All kernels, available here or not, in increasing order of preference.
+    /// All kernels, whether available here or not.
     pub const ALL: [Kernel; 3] = [Kernel::Scalar, Kernel::Avx2Fma, Kernel::Simd128];
 
     /// Short lower-case name: `"scalar"`, `"avx2+fma"` or `"simd128"`.
@@ -124,23 +124,25 @@ mod detect {
     /// AVX2 + FMA support of this CPU: `UNKNOWN` until the first call.
     static AVX2_FMA: AtomicU8 = AtomicU8::new(UNKNOWN);
 
-    /// Whether the CPU supports AVX2 and FMA. After the first call: one
-    /// relaxed load and a compare.
+    /// Whether the CPU supports AVX2 and FMA. The hot path (AVX2 present,
+    /// after the first call) is one relaxed load and one compare.
     #[inline(always)]
     pub(super) fn avx2_fma() -> bool {
         if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
             return true; // the whole build already requires them
         }
-        match AVX2_FMA.load(Ordering::Relaxed) {
-            PRESENT => true,
-            ABSENT => false,
-            _ => detect(),
-        }
+        AVX2_FMA.load(Ordering::Relaxed) == PRESENT || not_present_or_unknown()
     }
 
+    /// The rest of [`avx2_fma`], out of line: `false` once detected absent
+    /// (the scalar kernels then dominate the cost of this call), detection
+    /// on first use.
     #[cold]
     #[inline(never)]
-    fn detect() -> bool {
+    fn not_present_or_unknown() -> bool {
+        if AVX2_FMA.load(Ordering::Relaxed) == ABSENT {
+            return false;
+        }
         let present = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
         // Relaxed is enough: every thread computes the same value from the CPU,
         // and nothing else is published through this atomic.

@@ -122,8 +122,7 @@ impl Hnsw {
             }
             Ok(())
         };
-        for s in 0..n {
-            let l0 = &b.links0[s * stride0..(s + 1) * stride0];
+        for (s, l0) in b.links0.chunks_exact(stride0).enumerate() {
             if store.slots[s] == Slot::Free {
                 if l0[0] != 0 || b.levels[s] != 0 {
                     return Err(bad("free slot with links"));
