@@ -127,16 +127,30 @@ impl Hnsw {
     }
 
     #[inline(always)]
+    /// Prefetches the first cache line of a vector. Search loops call it for
+    /// every unvisited neighbour before computing any distance, then
+    /// [`Hnsw::prefetch_rest`] one neighbour ahead: prefetching every line of
+    /// every neighbour at once fills the line-fill buffers and stalls
+    /// (measured on GloVe-50).
     fn prefetch_vector(&self, slot: u32) {
         let p = self
             .store
             .vectors
             .as_ptr()
             .wrapping_add(slot as usize * self.config.dim);
-        // Every cache line of short vectors; the first few of long ones,
-        // the hardware prefetcher follows the rest.
-        let lines = (self.config.dim * 4).div_ceil(64).min(4);
-        for l in 0..lines {
+        prefetch(p);
+    }
+
+    /// Prefetches the remaining cache lines (up to 8) of a vector.
+    #[inline(always)]
+    fn prefetch_rest(&self, slot: u32) {
+        let p = self
+            .store
+            .vectors
+            .as_ptr()
+            .wrapping_add(slot as usize * self.config.dim);
+        let lines = (self.config.dim * 4).div_ceil(64).min(8);
+        for l in 1..lines {
             prefetch(p.wrapping_add(l * 16));
         }
     }
@@ -181,7 +195,10 @@ impl Hnsw {
                 }
             }
             let mut lowest = usize::MAX;
-            for &n in batch.iter() {
+            for (i, &n) in batch.iter().enumerate() {
+                if let Some(&next) = batch.get(i + 1) {
+                    self.prefetch_rest(next);
+                }
                 let d = self.dist(q, n);
                 if pool.len() >= ef {
                     if d >= pool[pool.len() - 1].dist {
@@ -243,7 +260,10 @@ impl Hnsw {
                     batch.push(n);
                 }
             }
-            for &n in batch.iter() {
+            for (i, &n) in batch.iter().enumerate() {
+                if let Some(&next) = batch.get(i + 1) {
+                    self.prefetch_rest(next);
+                }
                 let d = self.dist(q, n);
                 if results.len() < ef || d < bound {
                     frontier.push(Reverse(Cand { dist: d, slot: n }));
