@@ -106,3 +106,60 @@ pub(crate) fn open<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T> {
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{AnyIndex, SearchParams, VectorIndex};
+
+    /// The committed golden file (written on x86_64) loads and searches the
+    /// same on every target these unit tests run on, wasm32 included.
+    #[test]
+    fn golden_v1_loads_on_this_target() {
+        let bytes = include_bytes!("../../../tests/data/golden-v1.hnsw");
+        let AnyIndex::Hnsw(h) = AnyIndex::from_bytes(bytes).unwrap() else {
+            panic!("golden file is not an HNSW index");
+        };
+        assert_eq!(h.len(), 55);
+        assert_eq!(h.to_bytes(), bytes.as_slice());
+        let q = [11.0, 0.0, 0.0, 0.5];
+        let graph = h.search(&q, &SearchParams::top(3), None).unwrap();
+        let exact = h
+            .search(&q, &SearchParams::top(3).with_exact(true), None)
+            .unwrap();
+        assert_eq!(
+            graph.iter().map(|x| x.id).collect::<alloc::vec::Vec<_>>(),
+            exact.iter().map(|x| x.id).collect::<alloc::vec::Vec<_>>()
+        );
+        assert!(
+            graph
+                .iter()
+                .all(|x| ![101, 117, 130, 142, 159].contains(&x.id))
+        );
+        let flat =
+            AnyIndex::from_bytes(include_bytes!("../../../tests/data/golden-v1.flat")).unwrap();
+        assert_eq!(flat.as_index().vector(6), Some(&[2.0, -1.0, 1.0][..]));
+    }
+
+    #[test]
+    fn empty_and_short_inputs() {
+        use crate::Error;
+        assert_eq!(
+            AnyIndex::from_bytes(&[]).unwrap_err(),
+            Error::Truncated {
+                expected: 24,
+                got: 0
+            }
+        );
+        assert_eq!(
+            AnyIndex::from_bytes(b"GRAPE").unwrap_err(),
+            Error::Truncated {
+                expected: 24,
+                got: 5
+            }
+        );
+        assert_eq!(
+            AnyIndex::from_bytes(b"GRAPEIDY").unwrap_err(),
+            Error::BadMagic
+        );
+    }
+}

@@ -47,3 +47,32 @@ impl Rng {
         (self.next_f64() * 2.0 - 1.0) as f32
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Rng;
+
+    #[test]
+    fn seeded_and_resumable() {
+        let mut a = Rng::new(7);
+        let first: alloc::vec::Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
+        let mut b = Rng::new(7);
+        assert_eq!(first, (0..5).map(|_| b.next_u64()).collect::<alloc::vec::Vec<_>>());
+        let mut c = Rng::new(a.state());
+        assert_eq!(a.next_u64(), c.next_u64());
+        assert_ne!(Rng::new(8).next_u64(), first[0]);
+    }
+
+    #[test]
+    fn ranges() {
+        let mut r = Rng::new(1);
+        let mut seen = [false; 10];
+        for _ in 0..1000 {
+            let f = r.next_f64();
+            assert!((0.0..1.0).contains(&f));
+            seen[r.below(10) as usize] = true;
+            assert!((-1.0..1.0).contains(&r.next_f32_signed()));
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+}

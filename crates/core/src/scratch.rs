@@ -81,3 +81,20 @@ impl Visited {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Visited;
+
+    #[test]
+    fn visited_survives_epoch_wrap_around() {
+        let mut v = Visited::default();
+        for round in 0..70_000u32 {
+            v.begin(8);
+            assert!(v.insert(round % 8), "round {round}: fresh slot reported as seen");
+            assert!(!v.insert(round % 8), "round {round}: second insert not detected");
+        }
+        v.begin(16);
+        assert!((0..16).all(|s| v.insert(s)));
+    }
+}
