@@ -101,7 +101,13 @@ fn ann(o: &Opts) -> Res<()> {
     let m = o.num("m", 16)?;
     let efc = o.num("ef-construction", 200)?;
     let k = o.num("k", 10)?;
-    let efs = o.list("ef", &[10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])?;
+    let efs = o.list(
+        "ef",
+        &[
+            10, 12, 14, 16, 18, 20, 22, 24, 28, 32, 36, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160,
+            192, 256, 384, 512,
+        ],
+    )?;
     let metric = metric(o.get("metric").unwrap_or("cosine"))?;
     let out_dir = o.get("out").unwrap_or("bench/out");
     let path = |suffix: &str| format!("{data}/{name}.{suffix}");
