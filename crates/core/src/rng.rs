@@ -57,7 +57,10 @@ mod tests {
         let mut a = Rng::new(7);
         let first: alloc::vec::Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
         let mut b = Rng::new(7);
-        assert_eq!(first, (0..5).map(|_| b.next_u64()).collect::<alloc::vec::Vec<_>>());
+        assert_eq!(
+            first,
+            (0..5).map(|_| b.next_u64()).collect::<alloc::vec::Vec<_>>()
+        );
         let mut c = Rng::new(a.state());
         assert_eq!(a.next_u64(), c.next_u64());
         assert_ne!(Rng::new(8).next_u64(), first[0]);

@@ -91,8 +91,14 @@ mod tests {
         let mut v = Visited::default();
         for round in 0..70_000u32 {
             v.begin(8);
-            assert!(v.insert(round % 8), "round {round}: fresh slot reported as seen");
-            assert!(!v.insert(round % 8), "round {round}: second insert not detected");
+            assert!(
+                v.insert(round % 8),
+                "round {round}: fresh slot reported as seen"
+            );
+            assert!(
+                !v.insert(round % 8),
+                "round {round}: second insert not detected"
+            );
         }
         v.begin(16);
         assert!((0..16).all(|s| v.insert(s)));
