@@ -141,7 +141,8 @@ impl Hnsw {
         prefetch(p);
     }
 
-    /// Prefetches the remaining cache lines (up to 8) of a vector.
+    /// Prefetches the remaining cache lines of a vector (all of them: on
+    /// 384-d vectors, capping at 8 lines measured ~12 % fewer QPS).
     #[inline(always)]
     fn prefetch_rest(&self, slot: u32) {
         let p = self
@@ -149,7 +150,7 @@ impl Hnsw {
             .vectors
             .as_ptr()
             .wrapping_add(slot as usize * self.config.dim);
-        let lines = (self.config.dim * 4).div_ceil(64).min(8);
+        let lines = (self.config.dim * 4).div_ceil(64);
         for l in 1..lines {
             prefetch(p.wrapping_add(l * 16));
         }
