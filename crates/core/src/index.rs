@@ -102,7 +102,7 @@ impl VectorIndex for Hnsw {
         Hnsw::search_with(self, scratch, query, params, filter)
     }
     fn memory_bytes(&self) -> usize {
-        self.store.memory_bytes() + self.graph_memory_bytes()
+        self.store.memory_bytes() + self.graph_memory_bytes() + self.scratch.memory_bytes()
     }
     fn to_bytes(&self) -> Vec<u8> {
         Hnsw::to_bytes(self)

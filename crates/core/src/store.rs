@@ -175,10 +175,13 @@ impl PointStore {
         self.free.push(slot);
     }
 
-    /// Drops free slots at the end of storage, then orders the free list so
-    /// that low slots are reused first (keeps storage dense).
+    /// Drops free slots at the end of storage and returns the new slot
+    /// count. Costs nothing unless the last slot is free.
     pub(crate) fn trim_tail(&mut self) -> usize {
         let mut n = self.slots.len();
+        if self.slots.last() != Some(&Slot::Free) {
+            return n;
+        }
         while n > 0 && self.slots[n - 1] == Slot::Free {
             n -= 1;
         }
@@ -186,7 +189,6 @@ impl PointStore {
         self.keys.truncate(n);
         self.vectors.truncate(n * self.dim);
         self.free.retain(|&s| (s as usize) < n);
-        self.free.sort_unstable_by(|a, b| b.cmp(a));
         if self.vectors.capacity() > 2 * self.vectors.len() + 4096 {
             self.vectors.shrink_to_fit();
             self.keys.shrink_to_fit();

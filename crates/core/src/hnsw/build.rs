@@ -231,6 +231,8 @@ impl Hnsw {
                 self.store.release(s);
             }
         }
+        // Reuse low slots first, so that storage stays dense.
+        self.store.free.sort_unstable_by(|a, b| b.cmp(a));
         let kept = self.store.trim_tail();
         self.links0.truncate(kept * stride0);
         self.levels.truncate(kept);
