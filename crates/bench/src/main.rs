@@ -3,6 +3,7 @@
 //! ```text
 //! grape-bench ann --data DIR --dataset NAME [--m 16] [--ef-construction 200]
 //!                 [--ef 10,16,32,64,128] [--k 10] [--out DIR] [--metric cosine]
+//!                 [--index-cache FILE] [--limit-queries N] [--no-layout]
 //! grape-bench demo [--n 20000] [--dim 64]
 //! ```
 //! `ann` reads `NAME.base.fvecs`, `NAME.query.fvecs` and `NAME.gt100.ivecs`,
@@ -38,10 +39,15 @@ struct Opts(Vec<(String, String)>);
 impl Opts {
     fn parse(args: &[String]) -> Opts {
         let mut out = Vec::new();
-        let mut it = args.iter();
+        let mut it = args.iter().peekable();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
-                out.push((name.to_string(), it.next().cloned().unwrap_or_default()));
+                // A flag without a value (`--no-layout`) is followed by the next option.
+                let value = match it.peek() {
+                    Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                out.push((name.to_string(), value));
             }
         }
         Opts(out)
@@ -151,6 +157,11 @@ fn ann(o: &Opts) -> Res<()> {
                 if (i + 1) % step == 0 {
                     eprint!("\r  built {:>3}%", (i + 1) * 100 / n);
                 }
+            }
+            // Part of the build: renumber for memory locality, as a database
+            // would after a bulk import (`--no-layout` skips it).
+            if o.get("no-layout").is_none() {
+                index.optimize_layout();
             }
             if let Some(c) = cache {
                 fs::write(c, index.to_bytes()).map_err(|e| format!("{c}: {e}"))?;

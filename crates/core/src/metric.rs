@@ -35,6 +35,16 @@ impl Metric {
         }
     }
 
+    /// [`Metric::distance`] from `q` to four vectors at once.
+    #[inline]
+    pub(crate) fn distance4(self, q: &[f32], v: [&[f32]; 4]) -> [f32; 4] {
+        match self {
+            Metric::Cosine | Metric::Dot => distance::dot4(q, v).map(|d| -d),
+            Metric::Euclid => distance::l2_squared4(q, v),
+            Metric::Manhattan => v.map(|x| distance::l1(q, x)),
+        }
+    }
+
     /// The user-facing score of an internal distance.
     #[inline]
     pub(crate) fn score(self, internal: f32) -> f32 {

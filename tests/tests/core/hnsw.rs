@@ -157,3 +157,42 @@ fn empty_and_k_zero() {
         100
     );
 }
+
+#[test]
+fn optimize_layout_keeps_points_and_recall() {
+    let (pts, queries) = fixture(5_000, 31);
+    let mut h = build(&pts, Metric::Cosine, 31);
+    for id in (0..5_000).step_by(9) {
+        h.delete(id).unwrap();
+    }
+    let flat = {
+        let kept: Vec<(u64, Vec<f32>)> =
+            pts.iter().filter(|(id, _)| id % 9 != 0).cloned().collect();
+        reference(Metric::Cosine, 64, &kept)
+    };
+    let before = recall_at(&h, &flat, &queries, 10, 64, &|_| true);
+    h.optimize_layout();
+    assert_eq!(h.deleted_len(), 0);
+    assert_eq!(h.slot_count(), h.len(), "no free or deleted slots remain");
+    for (id, _) in &pts {
+        assert_eq!(h.vector(*id).is_some(), id % 9 != 0, "point {id}");
+        if let Some(v) = h.vector(*id) {
+            assert_eq!(Some(v), flat.vector(*id));
+            let s = h.internal_id(*id).unwrap();
+            assert_eq!(h.external_id(s), Some(*id));
+        }
+    }
+    let after = recall_at(&h, &flat, &queries, 10, 64, &|_| true);
+    println!("recall@10 before layout {before:.4}, after {after:.4}");
+    assert!(
+        after >= 0.95 && after >= before - 0.01,
+        "recall {before} -> {after}"
+    );
+    let back = Hnsw::from_bytes(&h.to_bytes()).unwrap();
+    assert_eq!(back.len(), h.len());
+    h.upsert(1_000_000, &pts[0].1).unwrap();
+    assert_eq!(
+        h.search(&pts[0].1, &SearchParams::top(1), None).unwrap()[0].score,
+        1.0
+    );
+}

@@ -220,6 +220,39 @@ distance_fns! {
     l1;
 }
 
+macro_rules! distance4_fns {
+    ($( $(#[$doc:meta])* $name:ident, $single:ident; )*) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(q: &[f32], v: [&[f32]; 4]) -> [f32; 4] {
+                debug_assert!(v.iter().all(|x| x.len() == q.len()), "vectors of different lengths");
+                #[cfg(all(
+                    target_arch = "x86_64",
+                    any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+                ))]
+                if avx2_fma() {
+                    // SAFETY: `avx2_fma()` is true only if `is_x86_feature_detected!`
+                    // found AVX2 and FMA on this CPU (std), or the build enables both
+                    // target features (no std).
+                    return unsafe { x86::$name(q, v) };
+                }
+                // Elsewhere four calls of the single kernel (simd128 or scalar).
+                v.map(|x| $single(q, x))
+            }
+        )*
+    };
+}
+
+distance4_fns! {
+    /// Dot products of `q` with four vectors at once: on x86_64 their loads
+    /// interleave so that cache misses overlap. Equal to four [`dot`] calls
+    /// up to rounding.
+    dot4, dot;
+    /// Squared Euclidean distances of `q` to four vectors at once (see [`dot4`]).
+    l2_squared4, l2_squared;
+}
+
 /// Hints the CPU to fetch the cache line holding `p` into all cache levels
 /// (`_mm_prefetch` with `_MM_HINT_T0` on x86_64; a no-op elsewhere).
 ///

@@ -293,3 +293,51 @@ fn prefetch_accepts_any_pointer() {
     prefetch(core::ptr::dangling::<u64>());
     assert_eq!(v[0], 1.0);
 }
+
+/// The four-vector kernels agree with the single ones on every length, with
+/// each of the five slices at a different misalignment.
+#[test]
+fn four_vector_kernels_match_scalar_for_every_length_and_offset() {
+    type Four = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
+    let ops: [(&str, Four, usize); 2] = [("dot4", dot4, 0), ("l2_squared4", l2_squared4, 1)];
+    let mut rng = Rng::new(0x0034_7761_7973);
+    for len in 0..=MAX_LEN {
+        let bufs: Vec<Vec<f32>> = (0..5).map(|_| random_vec(&mut rng, len + 4)).collect();
+        for shift in 0..4 {
+            let q = &bufs[0][shift..shift + len];
+            let v: [&[f32]; 4] = core::array::from_fn(|j| {
+                let o = (shift + j + 1) % 4;
+                &bufs[j + 1][o..o + len]
+            });
+            for (name, four, op) in ops {
+                let got = four(q, v);
+                for j in 0..4 {
+                    let op = &OPS[op];
+                    let want = (op.reference)(q, v[j]) as f64;
+                    let scale = op.magnitude(q, v[j]) + 1e-30;
+                    let err = (got[j] as f64 - want).abs() / scale;
+                    assert!(
+                        err <= TOLERANCE,
+                        "{name} ({}) len {len} shift {shift} vector {j}: got {}, scalar {want}, \
+                         error {err:e}",
+                        Kernel::selected().name(),
+                        got[j]
+                    );
+                }
+            }
+        }
+    }
+    // Exact small case: each lane gets its own vector.
+    let q = [1.0, 2.0, 3.0];
+    let v = [
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [1.0, 1.0, 1.0],
+    ];
+    assert_eq!(dot4(&q, v.each_ref().map(|x| &x[..])), [1.0, 2.0, 3.0, 6.0]);
+    assert_eq!(
+        l2_squared4(&q, v.each_ref().map(|x| &x[..])),
+        [13.0, 11.0, 9.0, 5.0]
+    );
+}

@@ -201,3 +201,68 @@ kernel!(
     l1_step128,
     l1_term128
 );
+
+/// Generates a one-query, four-vector kernel from its 8-lane step. Each of
+/// the four vectors has its own two accumulators, and the loads of the four
+/// vectors interleave, so their cache misses overlap (memory-level
+/// parallelism) instead of queueing one vector after another.
+macro_rules! kernel4 {
+    ($(#[$doc:meta])* $name:ident, $step:ident, $scalar:path) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        ///
+        /// The CPU must support AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn $name(q: &[f32], v: [&[f32]; 4]) -> [f32; 4] {
+            let n = v.iter().fold(q.len(), |n, x| n.min(x.len()));
+            let pq = q.as_ptr();
+            let p = [v[0].as_ptr(), v[1].as_ptr(), v[2].as_ptr(), v[3].as_ptr()];
+            let mut lo = [_mm256_setzero_ps(); 4];
+            let mut hi = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i + 16 <= n {
+                // SAFETY: `i + 16 <= n`, and `n` is at most the length of `q`
+                // and of every `v[j]`: all 8-float loads at `i` and `i + 8`
+                // are in bounds; `loadu` has no alignment requirement.
+                unsafe {
+                    let x0 = _mm256_loadu_ps(pq.add(i));
+                    let x1 = _mm256_loadu_ps(pq.add(i + 8));
+                    for j in 0..4 {
+                        lo[j] = $step(lo[j], x0, _mm256_loadu_ps(p[j].add(i)));
+                        hi[j] = $step(hi[j], x1, _mm256_loadu_ps(p[j].add(i + 8)));
+                    }
+                }
+                i += 16;
+            }
+            if i + 8 <= n {
+                // SAFETY: `i + 8 <= n`, as above.
+                unsafe {
+                    let x0 = _mm256_loadu_ps(pq.add(i));
+                    for j in 0..4 {
+                        lo[j] = $step(lo[j], x0, _mm256_loadu_ps(p[j].add(i)));
+                    }
+                }
+                i += 8;
+            }
+            let mut out = [0.0f32; 4];
+            for j in 0..4 {
+                out[j] = hsum(_mm256_add_ps(lo[j], hi[j])) + $scalar(&q[i..n], &v[j][i..n]);
+            }
+            out
+        }
+    };
+}
+
+kernel4!(
+    /// Dot products of `q` with four vectors (AVX2 + FMA).
+    dot4,
+    dot_step,
+    super::scalar::dot
+);
+kernel4!(
+    /// Squared Euclidean distances of `q` to four vectors (AVX2 + FMA).
+    l2_squared4,
+    l2_step,
+    super::scalar::l2_squared
+);

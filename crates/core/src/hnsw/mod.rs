@@ -7,6 +7,7 @@
 //! in one contiguous `f32` buffer ([`crate::store`]).
 
 mod build;
+mod layout;
 pub(crate) mod persist;
 mod search;
 

@@ -107,15 +107,29 @@ impl Hnsw {
     /// Moves to the closest neighbour on `level` until none is closer.
     pub(crate) fn greedy(&self, q: &[f32], mut cur: Cand, level: usize) -> Cand {
         loop {
-            let mut moved = false;
-            for &n in self.links(cur.slot, level) {
+            let start = cur.slot;
+            let links = self.links(start, level);
+            links.iter().for_each(|&n| self.prefetch_vector(n));
+            let mut quads = links.chunks_exact(4);
+            for quad in quads.by_ref() {
+                let ids = [quad[0], quad[1], quad[2], quad[3]];
+                let d = self.dist4(q, ids);
+                for j in 0..4 {
+                    if d[j] < cur.dist {
+                        cur = Cand {
+                            dist: d[j],
+                            slot: ids[j],
+                        };
+                    }
+                }
+            }
+            for &n in quads.remainder() {
                 let d = self.dist(q, n);
                 if d < cur.dist {
                     cur = Cand { dist: d, slot: n };
-                    moved = true;
                 }
             }
-            if !moved {
+            if cur.slot == start {
                 return cur;
             }
         }
@@ -124,6 +138,38 @@ impl Hnsw {
     #[inline(always)]
     pub(crate) fn dist(&self, q: &[f32], slot: u32) -> f32 {
         self.config.metric.distance(q, self.store.vector(slot))
+    }
+
+    /// Calls `f(slot, distance)` for every slot of `batch`, in order,
+    /// computing distances four at a time (their memory loads overlap) while
+    /// the full vectors of the next four are prefetched. The first cache line
+    /// of each vector should already be on its way ([`Hnsw::prefetch_vector`]).
+    #[inline(always)]
+    fn distances(&self, q: &[f32], batch: &[u32], mut f: impl FnMut(u32, f32)) {
+        batch.iter().take(4).for_each(|&n| self.prefetch_rest(n));
+        let mut quads = batch.chunks_exact(4);
+        for (g, quad) in quads.by_ref().enumerate() {
+            batch
+                .iter()
+                .skip(4 * g + 4)
+                .take(4)
+                .for_each(|&n| self.prefetch_rest(n));
+            let ids = [quad[0], quad[1], quad[2], quad[3]];
+            let d = self.dist4(q, ids);
+            for j in 0..4 {
+                f(ids[j], d[j]);
+            }
+        }
+        for &n in quads.remainder() {
+            f(n, self.dist(q, n));
+        }
+    }
+
+    #[inline(always)]
+    fn dist4(&self, q: &[f32], slots: [u32; 4]) -> [f32; 4] {
+        self.config
+            .metric
+            .distance4(q, slots.map(|s| self.store.vector(s)))
     }
 
     #[inline(always)]
@@ -196,21 +242,18 @@ impl Hnsw {
                 }
             }
             let mut lowest = usize::MAX;
-            for (i, &n) in batch.iter().enumerate() {
-                if let Some(&next) = batch.get(i + 1) {
-                    self.prefetch_rest(next);
-                }
-                let d = self.dist(q, n);
+            let mut offer = |n: u32, d: f32| {
                 if pool.len() >= ef {
                     if d >= pool[pool.len() - 1].dist {
-                        continue;
+                        return;
                     }
                     pool.pop();
                 }
                 let pos = pool.partition_point(|c| c.dist <= d);
                 pool.insert(pos, Cand { dist: d, slot: n });
                 lowest = lowest.min(pos);
-            }
+            };
+            self.distances(q, batch, &mut offer);
             cur = if lowest <= cur { lowest } else { cur + 1 };
             while cur < pool.len() && pool[cur].slot & EXPANDED != 0 {
                 cur += 1;
@@ -261,11 +304,7 @@ impl Hnsw {
                     batch.push(n);
                 }
             }
-            for (i, &n) in batch.iter().enumerate() {
-                if let Some(&next) = batch.get(i + 1) {
-                    self.prefetch_rest(next);
-                }
-                let d = self.dist(q, n);
+            self.distances(q, batch, |n, d| {
                 if results.len() < ef || d < bound {
                     frontier.push(Reverse(Cand { dist: d, slot: n }));
                     if allowed(n) {
@@ -278,7 +317,7 @@ impl Hnsw {
                         }
                     }
                 }
-            }
+            });
         }
         let mut out: Vec<Cand> = results.drain().collect();
         out.sort_unstable();
