@@ -5,7 +5,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::{Hnsw, NONE};
-use crate::store::{PointStore, Slot};
+use crate::store::Slot;
 
 impl Hnsw {
     /// Renumbers the points in breadth-first order of the level-0 graph from
@@ -14,8 +14,8 @@ impl Hnsw {
     /// points are compacted away first and free slots dropped.
     ///
     /// Internal ids change (external ids do not): filters built over
-    /// internal ids before this call must be rebuilt. Takes `O(n · m)` time
-    /// and briefly a second copy of the vectors and links.
+    /// internal ids before this call must be rebuilt. Takes `O(n · m)` time;
+    /// vectors and links are permuted in place.
     pub fn optimize_layout(&mut self) {
         self.compact();
         let n = self.store.slot_count();
@@ -53,41 +53,87 @@ impl Hnsw {
             visit(next_root, &mut order, &mut new_of, &mut queue);
         }
 
-        let dim = self.config.dim;
-        let (stride0, stride_up) = (self.stride0(), self.stride_up());
-        let mut store = PointStore::new(dim, self.config.metric);
-        store.vectors.reserve_exact(order.len() * dim);
-        let mut links0 = Vec::with_capacity(order.len() * stride0);
-        let mut levels = Vec::with_capacity(order.len());
-        let mut upper_at = Vec::with_capacity(order.len());
-        let mut upper = Vec::with_capacity(self.upper.len());
-        let remap = |list: &[u32], out: &mut Vec<u32>, stride: usize| {
-            out.push(list.len() as u32);
-            out.extend(list.iter().map(|&t| new_of[t as usize]));
-            out.resize(out.len() + stride - 1 - list.len(), 0);
-        };
-        for &old in &order {
-            store
-                .push(self.store.keys[old as usize], self.store.vector(old))
-                .expect("no more points than before");
-            remap(self.links(old, 0), &mut links0, stride0);
-            let level = self.levels[old as usize];
-            levels.push(level);
-            if level == 0 {
-                upper_at.push(NONE);
-            } else {
-                upper_at.push(upper.len() as u32);
-                for l in 1..=level as usize {
-                    remap(self.links(old, l), &mut upper, stride_up);
-                }
+        let live = order.len();
+        // Free slots go last, so that `order` is a permutation of all slots
+        // and the tail can be dropped after it is applied.
+        for s in 0..n as u32 {
+            if new_of[s as usize] == NONE {
+                new_of[s as usize] = order.len() as u32;
+                order.push(s);
             }
         }
-        debug_assert!(store.slots.iter().all(|&s| s == Slot::Live));
-        self.entry = Some(new_of[entry as usize]);
-        self.store = store;
-        self.links0 = links0;
-        self.levels = levels;
-        self.upper_at = upper_at;
+
+        // Upper lists are few: rebuild them in the new order.
+        let stride_up = self.stride_up();
+        let mut upper = Vec::with_capacity(self.upper.len());
+        let mut upper_at = Vec::with_capacity(live);
+        for &old in &order[..live] {
+            let level = self.levels[old as usize] as usize;
+            if level == 0 {
+                upper_at.push(NONE);
+                continue;
+            }
+            upper_at.push(upper.len() as u32);
+            for l in 1..=level {
+                let list = self.links(old, l);
+                upper.push(list.len() as u32);
+                upper.extend(list.iter().map(|&t| new_of[t as usize]));
+                upper.resize(upper.len() + stride_up - 1 - list.len(), 0);
+            }
+        }
+
+        // The big arrays are permuted in place (no second copy of the vectors).
+        let dim = self.config.dim;
+        let stride0 = self.stride0();
+        let store = &mut self.store;
+        permute_rows(&mut store.vectors, dim, &order);
+        permute_rows(&mut self.links0, stride0, &order);
+        permute_rows(&mut store.keys, 1, &order);
+        permute_rows(&mut self.levels, 1, &order);
+        for list in self.links0.chunks_exact_mut(stride0).take(live) {
+            let c = list[0] as usize;
+            list[1..=c]
+                .iter_mut()
+                .for_each(|t| *t = new_of[*t as usize]);
+        }
+        store.vectors.truncate(live * dim);
+        self.links0.truncate(live * stride0);
+        store.keys.truncate(live);
+        self.levels.truncate(live);
+        store.slots.clear();
+        store.slots.resize(live, Slot::Live);
+        store.free.clear();
+        store
+            .by_key
+            .values_mut()
+            .for_each(|s| *s = new_of[*s as usize]);
         self.upper = upper;
+        self.upper_at = upper_at;
+        self.entry = Some(new_of[entry as usize]);
+    }
+}
+
+/// Moves row `order[i]` of `data` (rows of `width` items) to row `i`, in
+/// place, by following the permutation's cycles with one row of scratch.
+fn permute_rows<T: Copy>(data: &mut [T], width: usize, order: &[u32]) {
+    let mut done = alloc::vec![false; order.len()];
+    let mut tmp = Vec::with_capacity(width);
+    for start in 0..order.len() {
+        if done[start] || order[start] as usize == start {
+            continue;
+        }
+        tmp.clear();
+        tmp.extend_from_slice(&data[start * width..(start + 1) * width]);
+        let mut i = start;
+        loop {
+            done[i] = true;
+            let from = order[i] as usize;
+            if from == start {
+                data[i * width..(i + 1) * width].copy_from_slice(&tmp);
+                break;
+            }
+            data.copy_within(from * width..(from + 1) * width, i * width);
+            i = from;
+        }
     }
 }
