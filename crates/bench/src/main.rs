@@ -10,6 +10,7 @@
 //! builds an HNSW index on one thread, then searches one query at a time
 //! for each `ef`, and writes `OUT/grape-NAME.json`.
 
+mod filtered;
 mod texmex;
 
 use std::time::Instant;
@@ -22,6 +23,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("ann") => ann(&Opts::parse(&args[1..])),
         Some("demo") => demo(&Opts::parse(&args[1..])),
+        Some("filtered") => filtered::run(&Opts::parse(&args[1..])),
         _ => {
             Err("usage: grape-bench ann --data DIR --dataset NAME [...] | grape-bench demo".into())
         }
@@ -138,38 +140,8 @@ fn ann(o: &Opts) -> Res<()> {
     );
 
     let rss_before = rss_bytes();
-    let t = Instant::now();
-    let cache = o.get("index-cache");
-    let index = match cache.and_then(|c| fs::read(c).ok()) {
-        Some(bytes) => {
-            eprintln!("  loaded index from {}", cache.unwrap_or_default());
-            Hnsw::from_bytes(&bytes).map_err(|e| e.to_string())?
-        }
-        None => {
-            let config = HnswConfig::new(dim, metric).m(m).ef_construction(efc);
-            let mut index = Hnsw::new(config).map_err(|e| e.to_string())?;
-            index.reserve(n);
-            let step = (n / 20).max(1);
-            for i in 0..n {
-                index
-                    .upsert(i as u64, base.row(i))
-                    .map_err(|e| format!("point {i}: {e}"))?;
-                if (i + 1) % step == 0 {
-                    eprint!("\r  built {:>3}%", (i + 1) * 100 / n);
-                }
-            }
-            // Part of the build: renumber for memory locality, as a database
-            // would after a bulk import (`--no-layout` skips it).
-            if o.get("no-layout").is_none() {
-                index.optimize_layout();
-            }
-            if let Some(c) = cache {
-                fs::write(c, index.to_bytes()).map_err(|e| format!("{c}: {e}"))?;
-            }
-            index
-        }
-    };
-    let build_seconds = t.elapsed().as_secs_f64();
+    let (index, build_seconds) = build_or_load(o, &base, metric)?;
+
     let rss_delta = rss_bytes().saturating_sub(rss_before);
     eprintln!(
         "\r  built in {build_seconds:.2} s, index {} MB",
@@ -239,6 +211,48 @@ fn ann(o: &Opts) -> Res<()> {
     fs::write(&file, json + "\n").map_err(|e| format!("{file}: {e}"))?;
     eprintln!("  wrote {file}");
     Ok(())
+}
+
+/// Builds the HNSW index over `base` on one thread (`--m`,
+/// `--ef-construction`; then `optimize_layout` unless `--no-layout`), or
+/// loads it from `--index-cache FILE` when that exists (and writes it there
+/// after a build). Returns the index and the build seconds.
+fn build_or_load(o: &Opts, base: &texmex::Vectors, metric: Metric) -> Res<(Hnsw, f64)> {
+    let (n, dim) = (base.len(), base.dim);
+    let m = o.num("m", 16)?;
+    let efc = o.num("ef-construction", 200)?;
+    let t = Instant::now();
+    let cache = o.get("index-cache");
+    let index = match cache.and_then(|c| fs::read(c).ok()) {
+        Some(bytes) => {
+            eprintln!("  loaded index from {}", cache.unwrap_or_default());
+            Hnsw::from_bytes(&bytes).map_err(|e| e.to_string())?
+        }
+        None => {
+            let config = HnswConfig::new(dim, metric).m(m).ef_construction(efc);
+            let mut index = Hnsw::new(config).map_err(|e| e.to_string())?;
+            index.reserve(n);
+            let step = (n / 20).max(1);
+            for i in 0..n {
+                index
+                    .upsert(i as u64, base.row(i))
+                    .map_err(|e| format!("point {i}: {e}"))?;
+                if (i + 1) % step == 0 {
+                    eprint!("\r  built {:>3}%", (i + 1) * 100 / n);
+                }
+            }
+            // Part of the build: renumber for memory locality, as a database
+            // would after a bulk import (`--no-layout` skips it).
+            if o.get("no-layout").is_none() {
+                index.optimize_layout();
+            }
+            if let Some(c) = cache {
+                fs::write(c, index.to_bytes()).map_err(|e| format!("{c}: {e}"))?;
+            }
+            index
+        }
+    };
+    Ok((index, t.elapsed().as_secs_f64()))
 }
 
 /// A self-contained run on generated data: the README's first command
