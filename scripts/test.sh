@@ -29,9 +29,11 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p grape-core --no-default-features -- -D warnings
+cargo clippy -p grape-core --features stem --all-targets -- -D warnings
 
 step "native tests"
 cargo test --workspace
+cargo test -p grape-core --features stem --lib text::
 
 step "grape-core as WebAssembly (wasi tests, no_std builds)"
 bash scripts/test-core-wasm.sh

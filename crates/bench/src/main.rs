@@ -12,6 +12,7 @@
 
 mod filtered;
 mod texmex;
+mod text;
 
 use std::time::Instant;
 use std::{env, fs, process};
@@ -23,6 +24,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("ann") => ann(&Opts::parse(&args[1..])),
         Some("demo") => demo(&Opts::parse(&args[1..])),
+        Some("text") => text::run(&Opts::parse(&args[1..])),
         Some("filtered") => filtered::run(&Opts::parse(&args[1..])),
         _ => {
             Err("usage: grape-bench ann --data DIR --dataset NAME [...] | grape-bench demo".into())

@@ -42,6 +42,19 @@ pub enum Error {
     /// Caller input: the index is full (internal ids are 32-bit).
     #[error("index is full: at most {0} points")]
     CapacityExceeded(usize),
+    /// Caller input: a filter is malformed; the message names the field.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// Caller input: a query (tree, fusion, text) is malformed; the message names the field.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// Caller input: a sparse vector is malformed (lengths differ, duplicate
+    /// or unsorted indices, non-finite values).
+    #[error("invalid sparse vector: {0}")]
+    InvalidSparseVector(String),
+    /// Caller input: a payload value cannot be indexed as the field's type.
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
     /// Data: the bytes do not start with Grape's magic number.
     #[error("not a Grape index: bad magic number")]
     BadMagic,

@@ -22,17 +22,23 @@
 
 extern crate alloc;
 
+pub mod collection;
 pub mod distance;
 mod error;
 mod format;
 mod hnsw;
 mod index;
 mod metric;
+pub mod payload;
+pub mod query;
 mod rng;
 mod scratch;
 mod search;
+pub mod sparse;
 mod store;
+pub mod text;
 
+pub use collection::{Collection, CollectionConfig, PointData, ScoredPoint, TextConfig};
 pub use error::{Error, Result};
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use hnsw::{Hnsw, HnswConfig};
@@ -41,3 +47,5 @@ pub use metric::Metric;
 pub use rng::Rng;
 pub use scratch::Scratch;
 pub use search::{Filter, Hit, Plan, SearchParams};
+pub use sparse::{Modifier, SparseIndex, SparseVector};
+pub use text::{Bm25Params, TextIndex, Tokenizer};

@@ -1,0 +1,277 @@
+//! A collection: the points of one Qdrant-style collection with their named
+//! dense vectors (HNSW), sparse vectors (inverted index), BM25 text fields
+//! and payloads, answering query trees ([`crate::query`]).
+//!
+//! Every point gets an *offset* (`u32`) shared by all of its indexes; the
+//! HNSW indexes use it as their `u64` key, the sparse, text and payload
+//! indexes as their internal id, so one filter evaluation serves them all.
+//! Text fields index the string payload value of the same name.
+
+mod source;
+#[cfg(test)]
+mod tests;
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::hnsw::{Hnsw, HnswConfig};
+use crate::payload::{FieldSchema, Filter, Payload, PayloadStore, PointId};
+use crate::query::{QueryRequest, execute};
+use crate::sparse::{Modifier, SparseIndex, SparseVector};
+use crate::text::{Bm25Params, TextIndex, Tokenizer};
+
+/// A BM25 text field: the payload field of that name, tokenized and indexed.
+#[derive(Debug, Clone)]
+pub struct TextConfig {
+    /// How text is split into terms.
+    pub tokenizer: Tokenizer,
+    /// BM25 `k1` and `b`.
+    pub bm25: Bm25Params,
+}
+
+/// What a collection holds. Vector names are Qdrant's: `""` is the default
+/// (unnamed) dense vector, which a query with no `using` searches.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionConfig {
+    /// Dense vectors by name.
+    pub dense: BTreeMap<String, HnswConfig>,
+    /// Sparse vectors by name, with their modifier.
+    pub sparse: BTreeMap<String, Modifier>,
+    /// BM25 text fields by payload field name.
+    pub text: BTreeMap<String, TextConfig>,
+}
+
+/// One point to upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointData {
+    /// Its id.
+    pub id: PointId,
+    /// Dense vectors by name (`""` for the default one).
+    pub vectors: BTreeMap<String, Vec<f32>>,
+    /// Sparse vectors by name.
+    pub sparse: BTreeMap<String, SparseVector>,
+    /// Its payload (text fields are read from it).
+    pub payload: Payload,
+}
+
+impl PointData {
+    /// A point with only the default dense vector and a payload.
+    pub fn dense(id: PointId, vector: Vec<f32>, payload: Payload) -> Self {
+        let mut vectors = BTreeMap::new();
+        vectors.insert(String::new(), vector);
+        PointData {
+            id,
+            vectors,
+            sparse: BTreeMap::new(),
+            payload,
+        }
+    }
+}
+
+/// A query result: the point's id and its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPoint {
+    /// The point's id.
+    pub id: PointId,
+    /// Its score in the last stage that scored it (similarity, distance or
+    /// fused score).
+    pub score: f32,
+}
+
+/// The points of one collection and all their indexes.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    config: CollectionConfig,
+    dense: BTreeMap<String, Hnsw>,
+    sparse: BTreeMap<String, SparseIndex>,
+    text: BTreeMap<String, TextIndex>,
+    payloads: PayloadStore,
+    /// Offsets of deleted points, reused first.
+    free: Vec<u32>,
+    /// One past the highest offset ever given.
+    next: u32,
+}
+
+impl Collection {
+    /// An empty collection; errors if a dense config is invalid.
+    pub fn new(config: CollectionConfig) -> Result<Self> {
+        let dense = config
+            .dense
+            .iter()
+            .map(|(name, c)| Hnsw::new(*c).map(|h| (name.clone(), h)))
+            .collect::<Result<_>>()?;
+        let sparse = config
+            .sparse
+            .iter()
+            .map(|(n, m)| (n.clone(), SparseIndex::new(*m)))
+            .collect();
+        let text = config
+            .text
+            .iter()
+            .map(|(n, t)| {
+                TextIndex::with_params(t.tokenizer.clone(), t.bm25).map(|i| (n.clone(), i))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Collection {
+            config,
+            dense,
+            sparse,
+            text,
+            payloads: PayloadStore::new(),
+            free: Vec::new(),
+            next: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CollectionConfig {
+        &self.config
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.payloads.len()
+    }
+
+    /// True when the collection holds no point.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Inserts or replaces points. Every point is checked first (vector
+    /// names, dimensions, finite values, sparse vectors): on error nothing
+    /// changes.
+    pub fn upsert(&mut self, points: Vec<PointData>) -> Result<()> {
+        for (i, p) in points.iter().enumerate() {
+            self.check(p).map_err(|e| match e {
+                Error::InvalidQuery(m) => Error::InvalidQuery(alloc::format!("points[{i}]: {m}")),
+                other => other,
+            })?;
+        }
+        for p in points {
+            self.remove(&p.id);
+            let offset = self.free.pop().unwrap_or_else(|| {
+                self.next += 1;
+                self.next - 1
+            });
+            for (name, v) in &p.vectors {
+                let index = self.dense.get_mut(name).expect("checked");
+                index.upsert(u64::from(offset), v).expect("checked");
+            }
+            for (name, v) in &p.sparse {
+                self.sparse
+                    .get_mut(name)
+                    .expect("checked")
+                    .upsert(offset, v)
+                    .expect("checked");
+            }
+            for (name, index) in &mut self.text {
+                if let Some(text) = p.payload.get(name).and_then(|v| v.as_str()) {
+                    index.add(offset, text);
+                }
+            }
+            self.payloads.set(offset, p.id, p.payload);
+        }
+        Ok(())
+    }
+
+    fn check(&self, p: &PointData) -> Result<()> {
+        for (name, v) in &p.vectors {
+            let Some(index) = self.dense.get(name) else {
+                return Err(Error::InvalidQuery(alloc::format!(
+                    "unknown dense vector {name:?}"
+                )));
+            };
+            let c = index.config();
+            crate::metric::check_vector(c.dim, v)?;
+            if c.metric == crate::Metric::Cosine && v.iter().all(|&x| x == 0.0) {
+                return Err(Error::ZeroVector);
+            }
+        }
+        for (name, v) in &p.sparse {
+            if !self.sparse.contains_key(name) {
+                return Err(Error::InvalidQuery(alloc::format!(
+                    "unknown sparse vector {name:?}"
+                )));
+            }
+            v.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the point `id` from every index; returns whether it existed.
+    fn remove(&mut self, id: &PointId) -> bool {
+        let Some(offset) = self.payloads.internal_id(id) else {
+            return false;
+        };
+        for index in self.dense.values_mut() {
+            // A point may lack some named vectors.
+            let _ = index.delete(u64::from(offset));
+        }
+        for index in self.sparse.values_mut() {
+            index.delete(offset);
+        }
+        for index in self.text.values_mut() {
+            index.remove(offset);
+        }
+        self.payloads.remove(offset);
+        self.free.push(offset);
+        true
+    }
+
+    /// Deletes points by id; returns how many existed.
+    pub fn delete(&mut self, ids: &[PointId]) -> usize {
+        ids.iter().filter(|id| self.remove(id)).count()
+    }
+
+    /// Deletes every point matching `filter`; returns how many.
+    pub fn delete_by_filter(&mut self, filter: &Filter) -> usize {
+        let ids: Vec<PointId> = self
+            .payloads
+            .matching(filter)
+            .into_iter()
+            .filter_map(|o| self.payloads.get(o).map(|(id, _)| *id))
+            .collect();
+        self.delete(&ids)
+    }
+
+    /// The payload of point `id`.
+    pub fn payload(&self, id: &PointId) -> Option<&Payload> {
+        let offset = self.payloads.internal_id(id)?;
+        self.payloads.get(offset).map(|(_, p)| p)
+    }
+
+    /// The stored dense vector `name` of point `id` (unit length under cosine).
+    pub fn vector(&self, id: &PointId, name: &str) -> Option<&[f32]> {
+        let offset = self.payloads.internal_id(id)?;
+        crate::VectorIndex::vector(self.dense.get(name)?, u64::from(offset))
+    }
+
+    /// Number of points matching `filter` (all points without one).
+    pub fn count(&self, filter: Option<&Filter>) -> usize {
+        filter.map_or(self.len(), |f| self.payloads.count(f))
+    }
+
+    /// Indexes the payload field `field` as `schema`, making filters on it
+    /// fast and giving searches their cardinality estimate.
+    pub fn create_payload_index(&mut self, field: &str, schema: FieldSchema) -> Result<()> {
+        self.payloads.create_index(field, schema)
+    }
+
+    /// Runs a query tree (Qdrant's universal query) and returns its hits.
+    pub fn query(&self, request: &QueryRequest) -> Result<Vec<ScoredPoint>> {
+        let hits = execute(self, request)?;
+        Ok(hits
+            .into_iter()
+            .filter_map(|h| {
+                let (id, _) = self.payloads.get(u32::try_from(h.id).ok()?)?;
+                Some(ScoredPoint {
+                    id: *id,
+                    score: h.score,
+                })
+            })
+            .collect())
+    }
+}
