@@ -314,6 +314,41 @@ pub(crate) fn top_k_pruned<P: Posting, S: Scorer<P>>(
 /// The same result as [`top_k_pruned`], by scoring every live posting of
 /// every list, term at a time in the canonical order, into an accumulator:
 /// the reference.
+/// Exact top-`k` over `candidates` (the points a restrictive filter
+/// allows), scoring each one directly: `value(term, id)` looks its value up.
+/// The sums run in the same order as [`top_k_exhaustive`], so for the same
+/// candidates the result is bit for bit the same; a candidate sharing no term
+/// with the query is left out, as there.
+pub(crate) fn top_k_candidates<P: Posting, S: Scorer<P>>(
+    lists: &[&PostingList<P>],
+    scorer: &S,
+    k: usize,
+    candidates: impl Iterator<Item = u32>,
+    value: impl Fn(usize, u32) -> Option<P>,
+) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let (order, _) = plan(lists, scorer);
+    let mut all: Vec<Ranked> = Vec::new();
+    for id in candidates {
+        let mut score = 0.0f32;
+        let mut shared = false;
+        for &(t, _) in order.iter().rev() {
+            if let Some(p) = value(t, id) {
+                score += scorer.score(t, p);
+                shared = true;
+            }
+        }
+        if shared {
+            all.push(Ranked { score, id });
+        }
+    }
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    all.truncate(k);
+    all.into_iter().map(|r| (r.id, r.score)).collect()
+}
+
 pub(crate) fn top_k_exhaustive<P: Posting, S: Scorer<P>>(
     lists: &[&PostingList<P>],
     scorer: &S,

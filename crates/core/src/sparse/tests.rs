@@ -506,3 +506,61 @@ fn pruning_skips_postings() {
         "pruned {pruned} vs exhaustive {full}"
     );
 }
+
+use crate::Filter as SearchFilter;
+
+/// A filter that knows how many points it allows, as a payload index does.
+struct Counted(hashbrown::HashSet<u32>);
+
+impl SearchFilter for Counted {
+    fn allows(&self, id: u32) -> bool {
+        self.0.contains(&id)
+    }
+    fn cardinality(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+/// With a restrictive filter of known cardinality the index scores the
+/// allowed points directly instead of walking postings; the result must be
+/// exactly the exhaustive one.
+#[test]
+fn restrictive_counted_filter_scores_allowed_points_exactly() {
+    for seed in [5u64, 6, 9] {
+        let mut rng = Rng::new(seed);
+        let dims = 200;
+        let mut index = SparseIndex::new(if seed == 6 {
+            Modifier::Idf
+        } else {
+            Modifier::None
+        });
+        for id in 0..4000u32 {
+            index
+                .upsert(id, &random_vector(&mut rng, dims, 30, seed == 9))
+                .unwrap();
+        }
+        let mut scans = 0;
+        for permille in [2u64, 30, 500] {
+            let allowed = Counted(
+                (0..4000u32)
+                    .filter(|_| rng.below(1000) < permille)
+                    .collect(),
+            );
+            for _ in 0..20 {
+                let q = random_vector(&mut rng, dims, 10, seed == 9);
+                scans += usize::from(index.plans_scan(&q, allowed.0.len()));
+                for k in [1, 10, 50] {
+                    let got = index.search(&q, k, Some(&allowed)).unwrap();
+                    let want = index.search_exhaustive(&q, k, Some(&allowed)).unwrap();
+                    assert_eq!(got, want, "seed {seed} {permille}‰ k {k}");
+                    assert!(got.iter().all(|(id, _)| allowed.0.contains(id)));
+                }
+            }
+        }
+        // Both plans ran: the rarest filter is scanned for most queries.
+        assert!(
+            (10..60).contains(&scans),
+            "seed {seed}: {scans} of 60 queries scanned"
+        );
+    }
+}
