@@ -182,17 +182,16 @@ impl SparseIndex {
         // cheaper to serve by scoring those points than by walking postings.
         if let Some(f) = filter
             && let Some(allowed) = f.cardinality()
+            && self.scan_pays(&lists, allowed)
         {
-            if self.scan_pays(&lists, allowed) {
-                let candidates = self.docs.keys().copied().filter(|&id| f.allows(id));
-                let value = |t: usize, id: u32| {
-                    let v = &self.docs[&id];
-                    v.indices.binary_search(&dims[t]).ok().map(|i| v.values[i])
-                };
-                return Ok(engine::top_k_candidates(
-                    &lists, &scorer, k, candidates, value,
-                ));
-            }
+            let candidates = self.docs.keys().copied().filter(|&id| f.allows(id));
+            let value = |t: usize, id: u32| {
+                let v = &self.docs[&id];
+                v.indices.binary_search(&dims[t]).ok().map(|i| v.values[i])
+            };
+            return Ok(engine::top_k_candidates(
+                &lists, &scorer, k, candidates, value,
+            ));
         }
         Ok(engine::top_k_pruned(
             &lists,
@@ -274,10 +273,7 @@ impl SparseIndex {
 
     /// The query's lists, their dimensions and weights, in index order
     /// (the canonical order).
-    fn prepare<'a>(
-        &'a self,
-        query: &SparseVector,
-    ) -> Result<(Vec<&'a PostingList<f32>>, Vec<u32>, DotScorer)> {
+    fn prepare<'a>(&'a self, query: &SparseVector) -> Result<Prepared<'a>> {
         query.validate()?;
         let mut pairs: Vec<(u32, f32)> = query.iter().collect();
         pairs.sort_unstable_by_key(|p| p.0);
@@ -298,6 +294,9 @@ impl SparseIndex {
         Ok((lists, dims, DotScorer { weights }))
     }
 }
+
+/// A query's posting lists, their dimensions and its scorer.
+type Prepared<'a> = (Vec<&'a PostingList<f32>>, Vec<u32>, DotScorer);
 
 /// Gives back a map's memory once it is mostly empty.
 pub(crate) fn shrink_map<K: Eq + core::hash::Hash, V>(map: &mut HashMap<K, V>) {
