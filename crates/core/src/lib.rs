@@ -30,6 +30,7 @@ mod hnsw;
 mod index;
 mod metric;
 pub mod payload;
+pub mod quant;
 pub mod query;
 mod rng;
 mod scratch;

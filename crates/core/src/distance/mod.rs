@@ -16,7 +16,14 @@
 //!
 //! SIMD kernels add in a different order than the scalar loops, so results
 //! agree with [`scalar`] to rounding, not bit for bit.
+//!
+//! The quantized kernels [`dot_i8`] (int8 codes, `int8.rs`) and [`hamming`]
+//! (packed bits, `bits.rs`) dispatch the same way; each file holds its scalar
+//! reference, AVX2 and simd128 versions. They are integer sums, so every
+//! kernel equals its reference exactly.
 
+mod bits;
+mod int8;
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm32;
@@ -268,4 +275,107 @@ pub fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// Dot product `Σ a[i] * b[i]` of two `i8` code vectors (scalar
+/// quantization), accumulated in `i32`.
+///
+/// Exact whenever the result fits in `i32` (always for lengths up to
+/// 131,071); beyond that it wraps, identically on every kernel. Works on
+/// `min(a.len(), b.len())` elements (equal lengths are checked in debug
+/// builds). Uses [`Kernel::selected`].
+#[inline]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    debug_assert_eq!(a.len(), b.len(), "vectors of different lengths");
+    #[cfg(all(
+        target_arch = "x86_64",
+        any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    if avx2_fma() {
+        // SAFETY: `avx2_fma()` is true only if AVX2 (and FMA) were detected on
+        // this CPU (std) or are enabled for the whole build (no std).
+        return unsafe { int8::x86::dot_i8(a, b) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return int8::wasm32::dot_i8(a, b);
+    #[allow(unreachable_code)]
+    int8::scalar::dot_i8(a, b)
+}
+
+/// Hamming distance of two bit vectors packed in `u64` words (binary
+/// quantization): the number of bit positions where they differ.
+///
+/// Exact whenever the count fits in `u32`; works on `min(a.len(), b.len())`
+/// words (equal lengths are checked in debug builds). Uses
+/// [`Kernel::selected`].
+#[inline]
+pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
+    debug_assert_eq!(a.len(), b.len(), "vectors of different lengths");
+    #[cfg(all(
+        target_arch = "x86_64",
+        any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    if avx2_fma() {
+        // SAFETY: `avx2_fma()` is true only if AVX2 (and FMA) were detected on
+        // this CPU (std) or are enabled for the whole build (no std).
+        return unsafe { bits::x86::hamming(a, b) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return bits::wasm32::hamming(a, b);
+    #[allow(unreachable_code)]
+    bits::scalar::hamming(a, b)
+}
+
+impl Kernel {
+    /// [`dot_i8`] computed with this kernel.
+    ///
+    /// For tests and benchmarks. Panics if the kernel is not
+    /// [available](Kernel::is_available).
+    #[inline]
+    pub fn dot_i8(self, a: &[i8], b: &[i8]) -> i32 {
+        debug_assert_eq!(a.len(), b.len(), "vectors of different lengths");
+        match self {
+            Kernel::Scalar => return int8::scalar::dot_i8(a, b),
+            #[cfg(all(
+                target_arch = "x86_64",
+                any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+            ))]
+            Kernel::Avx2Fma if avx2_fma() => {
+                // SAFETY: `avx2_fma()` is true only if AVX2 (and FMA) were
+                // detected on this CPU (std) or are enabled for the build.
+                return unsafe { int8::x86::dot_i8(a, b) };
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Simd128 => return int8::wasm32::dot_i8(a, b),
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+        self.unavailable()
+    }
+
+    /// [`hamming`] computed with this kernel.
+    ///
+    /// For tests and benchmarks. Panics if the kernel is not
+    /// [available](Kernel::is_available).
+    #[inline]
+    pub fn hamming(self, a: &[u64], b: &[u64]) -> u32 {
+        debug_assert_eq!(a.len(), b.len(), "vectors of different lengths");
+        match self {
+            Kernel::Scalar => return bits::scalar::hamming(a, b),
+            #[cfg(all(
+                target_arch = "x86_64",
+                any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+            ))]
+            Kernel::Avx2Fma if avx2_fma() => {
+                // SAFETY: `avx2_fma()` is true only if AVX2 (and FMA) were
+                // detected on this CPU (std) or are enabled for the build.
+                return unsafe { bits::x86::hamming(a, b) };
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Simd128 => return bits::wasm32::hamming(a, b),
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+        self.unavailable()
+    }
 }
