@@ -52,9 +52,6 @@ pub enum Error {
     /// or unsorted indices, non-finite values).
     #[error("invalid sparse vector: {0}")]
     InvalidSparseVector(String),
-    /// Caller input: a payload value cannot be indexed as the field's type.
-    #[error("invalid payload: {0}")]
-    InvalidPayload(String),
     /// Data: the bytes do not start with Grape's magic number.
     #[error("not a Grape index: bad magic number")]
     BadMagic,
