@@ -60,19 +60,29 @@ impl Metric {
         matches!(self, Metric::Cosine | Metric::Dot)
     }
 
+    /// Checks `v` for this metric (length, finite components, and under
+    /// cosine a norm that can be divided by) and returns the factor the
+    /// index applies to it: `1 / |v|` under cosine, `1` otherwise.
+    pub(crate) fn check(self, dim: usize, v: &[f32]) -> Result<f32> {
+        check_vector(dim, v)?;
+        if self != Metric::Cosine {
+            return Ok(1.0);
+        }
+        let norm = libm::sqrtf(distance::dot(v, v));
+        if norm == 0.0 || !norm.is_finite() {
+            return Err(Error::ZeroVector);
+        }
+        Ok(1.0 / norm)
+    }
+
     /// Checks `v` and writes the form the index stores and searches with
     /// into `out` (cleared first): a unit vector under cosine, `v` otherwise.
     pub(crate) fn prepare_into(self, dim: usize, v: &[f32], out: &mut Vec<f32>) -> Result<()> {
-        check_vector(dim, v)?;
+        let scale = self.check(dim, v)?;
         out.clear();
         out.extend_from_slice(v);
         if self == Metric::Cosine {
-            let norm = libm::sqrtf(distance::dot(v, v));
-            if norm == 0.0 || !norm.is_finite() {
-                return Err(Error::ZeroVector);
-            }
-            let inv = 1.0 / norm;
-            out.iter_mut().for_each(|x| *x *= inv);
+            out.iter_mut().for_each(|x| *x *= scale);
         }
         Ok(())
     }

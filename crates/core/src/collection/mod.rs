@@ -184,11 +184,9 @@ impl Collection {
                     "unknown dense vector {name:?}"
                 )));
             };
+            // The index's own check, so that the upsert below cannot fail.
             let c = index.config();
-            crate::metric::check_vector(c.dim, v)?;
-            if c.metric == crate::Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-                return Err(Error::ZeroVector);
-            }
+            c.metric.check(c.dim, v)?;
         }
         for (name, v) in &p.sparse {
             if !self.sparse.contains_key(name) {

@@ -175,6 +175,9 @@ fn bad_points_change_nothing() {
     assert!(matches!(c.upsert(vec![unknown]), Err(Error::InvalidQuery(m)) if m.contains("nope")));
     let zero = PointData::dense(PointId::Num(12), vec![0.0; 3], Payload::new());
     assert_eq!(c.upsert(vec![zero]).unwrap_err(), Error::ZeroVector);
+    // Not all zero, but its norm underflows: the same check as the index's.
+    let tiny = PointData::dense(PointId::Num(13), vec![1e-30; 3], Payload::new());
+    assert_eq!(c.upsert(vec![tiny]).unwrap_err(), Error::ZeroVector);
     assert!(
         c.query(
             &QueryRequest::from_json(r#"{"query": [1.0, 0.0, 0.0], "using": "other"}"#).unwrap()
