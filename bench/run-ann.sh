@@ -51,19 +51,8 @@ mkdir -p "$OUT" "$DOCS"
 say() { echo "[run-ann $(date +%H:%M:%S)] $*" >&2; }
 
 # --- Python venv with the pinned peers -------------------------------------------------------------------
-VENV="bench/.venv"
-PY="$VENV/bin/python"
-STAMP="$VENV/.requirements.sha256"
-if [ ! -x "$PY" ]; then
-    say "creating $VENV"
-    if command -v python3.11 >/dev/null; then python3.11 -m venv "$VENV"; else python3 -m venv "$VENV"; fi
-fi
-WANT="$(sha256sum bench/requirements.txt | cut -d' ' -f1)"
-if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
-    say "installing bench/requirements.txt (hnswlib compiles from source with g++: about a minute)"
-    "$PY" -m pip install --disable-pip-version-check -q -r bench/requirements.txt
-    echo "$WANT" > "$STAMP"
-fi
+# shellcheck source=bench/venv.sh
+. bench/venv.sh
 
 # --- Grape ---------------------------------------------------------------------------------------------
 say "cargo build --release -p grape-bench"
