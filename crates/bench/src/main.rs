@@ -11,6 +11,7 @@
 //! for each `ef`, and writes `OUT/grape-NAME.json`.
 
 mod filtered;
+mod quant;
 mod texmex;
 mod text;
 
@@ -26,6 +27,7 @@ fn main() {
         Some("demo") => demo(&Opts::parse(&args[1..])),
         Some("text") => text::run(&Opts::parse(&args[1..])),
         Some("filtered") => filtered::run(&Opts::parse(&args[1..])),
+        Some("quant") => quant::run(&Opts::parse(&args[1..])),
         _ => {
             Err("usage: grape-bench ann --data DIR --dataset NAME [...] | grape-bench demo".into())
         }
@@ -120,15 +122,7 @@ fn ann(o: &Opts) -> Res<()> {
     )?;
     let metric = metric(o.get("metric").unwrap_or("cosine"))?;
     let out_dir = o.get("out").unwrap_or("bench/out");
-    let path = |suffix: &str| format!("{data}/{name}.{suffix}");
-    let base = texmex::read_fvecs(&path("base.fvecs"))?;
-    let mut queries = texmex::read_fvecs(&path("query.fvecs"))?;
-    let mut gt = texmex::read_ivecs(&path("gt100.ivecs"))?;
-    if let Some(limit) = o.get("limit-queries") {
-        let l: usize = limit.parse().map_err(|_| "--limit-queries: not a number")?;
-        queries.truncate(l);
-        gt.truncate(l);
-    }
+    let (base, queries, gt) = read_dataset(o, data, name)?;
     if gt.len() != queries.len() || gt.iter().any(|g| g.len() < k) {
         return Err(format!(
             "ground truth does not cover {} queries at k={k}",
@@ -213,6 +207,25 @@ fn ann(o: &Opts) -> Res<()> {
     fs::write(&file, json + "\n").map_err(|e| format!("{file}: {e}"))?;
     eprintln!("  wrote {file}");
     Ok(())
+}
+
+/// Reads `NAME.base.fvecs`, `NAME.query.fvecs` and `NAME.gt100.ivecs` from
+/// `data`, keeping the first `--limit-queries` queries.
+fn read_dataset(
+    o: &Opts,
+    data: &str,
+    name: &str,
+) -> Res<(texmex::Vectors, texmex::Vectors, Vec<Vec<u32>>)> {
+    let path = |suffix: &str| format!("{data}/{name}.{suffix}");
+    let base = texmex::read_fvecs(&path("base.fvecs"))?;
+    let mut queries = texmex::read_fvecs(&path("query.fvecs"))?;
+    let mut gt = texmex::read_ivecs(&path("gt100.ivecs"))?;
+    if let Some(limit) = o.get("limit-queries") {
+        let l: usize = limit.parse().map_err(|_| "--limit-queries: not a number")?;
+        queries.truncate(l);
+        gt.truncate(l);
+    }
+    Ok((base, queries, gt))
 }
 
 /// Builds the HNSW index over `base` on one thread (`--m`,

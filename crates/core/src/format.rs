@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "GRAPEIDX"
-//! 8       2     format version, little-endian (currently 1)
+//! 8       2     format version, little-endian (currently 2; 1 is still read)
 //! 10      2     reserved, zero
 //! 12      8     body length in bytes, little-endian
 //! 20      4     CRC-32 (IEEE) of the body, little-endian
@@ -19,8 +19,13 @@ use crate::error::{Error, Result};
 
 /// First eight bytes of every Grape index.
 pub const MAGIC: [u8; 8] = *b"GRAPEIDX";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes (and the newest it reads).
+///
+/// Version 2 added quantized vectors (quantizer and codes) and indexes that
+/// keep only codes; version 1 bodies still load.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 const HEADER: usize = 24;
 
 fn config() -> impl bincode::config::Config {
@@ -41,8 +46,8 @@ pub(crate) fn seal<T: bincode::Encode>(body: &T) -> Vec<u8> {
     out
 }
 
-/// Checks the header and checksum, then decodes the body.
-pub(crate) fn open<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T> {
+/// Checks the header and checksum; returns the format version and the body.
+pub(crate) fn open(bytes: &[u8]) -> Result<(u16, &[u8])> {
     if bytes.len() < MAGIC.len() {
         return Err(if MAGIC.starts_with(bytes) {
             Error::Truncated {
@@ -64,7 +69,7 @@ pub(crate) fn open<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T> {
     }
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
     let version = u16_at(8);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -99,6 +104,11 @@ pub(crate) fn open<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T> {
     if crc32fast::hash(body) != crc {
         return Err(Error::ChecksumMismatch);
     }
+    Ok((version, body))
+}
+
+/// Decodes a body returned by [`open`]; it must be used whole.
+pub(crate) fn decode<T: bincode::Decode<()>>(body: &[u8]) -> Result<T> {
     let (value, used) = bincode::decode_from_slice(body, config())
         .map_err(|e| Error::Corrupted(alloc::format!("cannot decode body: {e}")))?;
     if used != body.len() {
@@ -120,7 +130,16 @@ mod tests {
             panic!("golden file is not an HNSW index");
         };
         assert_eq!(h.len(), 55);
-        assert_eq!(h.to_bytes(), bytes.as_slice());
+        // Re-encoded in the current version, it loads again unchanged.
+        let again = h.to_bytes();
+        assert_eq!(
+            u16::from_le_bytes([again[8], again[9]]),
+            super::FORMAT_VERSION
+        );
+        let AnyIndex::Hnsw(h2) = AnyIndex::from_bytes(&again).unwrap() else {
+            panic!("re-encoded golden file is not an HNSW index");
+        };
+        assert_eq!(h2.to_bytes(), again);
         let q = [11.0, 0.0, 0.0, 0.5];
         let graph = h.search(&q, &SearchParams::top(3), None).unwrap();
         let exact = h
@@ -138,6 +157,50 @@ mod tests {
         let flat =
             AnyIndex::from_bytes(include_bytes!("../../../tests/data/golden-v1.flat")).unwrap();
         assert_eq!(flat.as_index().vector(6), Some(&[2.0, -1.0, 1.0][..]));
+    }
+
+    /// The quantized golden files (format 2, written on x86_64) load and
+    /// search on every target: int8 codes rescored to the true top 3, and
+    /// product codes without originals.
+    #[test]
+    fn golden_v2_quantized_loads_on_this_target() {
+        use crate::{QuantSearch, Quantization};
+        let q = [11.0, 0.0, 0.0, 0.5];
+        let bytes = include_bytes!("../../../tests/data/golden-v2-int8.hnsw");
+        let AnyIndex::Hnsw(h) = AnyIndex::from_bytes(bytes).unwrap() else {
+            panic!("golden file is not an HNSW index");
+        };
+        assert_eq!(h.quantization(), Some(Quantization::int8()));
+        assert_eq!(h.to_bytes(), bytes.as_slice());
+        let ignore = QuantSearch {
+            ignore: true,
+            ..QuantSearch::default()
+        };
+        let exact = h
+            .search(
+                &q,
+                &SearchParams::top(3)
+                    .with_exact(true)
+                    .with_quantization(ignore),
+                None,
+            )
+            .unwrap();
+        // Nearly parallel vectors, closer than int8 resolves: rescore all.
+        let over = QuantSearch {
+            oversampling: Some(20.0),
+            ..QuantSearch::default()
+        };
+        let found = h
+            .search(&q, &SearchParams::top(3).with_quantization(over), None)
+            .unwrap();
+        assert_eq!(found, exact);
+        let bytes = include_bytes!("../../../tests/data/golden-v2-pq.hnsw");
+        let AnyIndex::Hnsw(pq) = AnyIndex::from_bytes(bytes).unwrap() else {
+            panic!("golden file is not an HNSW index");
+        };
+        assert!(!pq.keeps_originals());
+        assert_eq!(pq.to_bytes(), bytes.as_slice());
+        assert_eq!(pq.search(&q, &SearchParams::top(3), None).unwrap().len(), 3);
     }
 
     #[test]

@@ -8,8 +8,11 @@ use crate::error::{Error, Result};
 use crate::format;
 use crate::hnsw::{Hnsw, HnswConfig};
 use crate::metric::Metric;
+use crate::quant::Quantization;
+use crate::quant::vectors::{QuantBody, QuantizedVectors};
 use crate::scratch::Scratch;
-use crate::search::{Filter, Hit, SearchParams, exact_top_k, to_hits};
+use crate::search::{Filter, Hit, SearchParams, to_hits};
+use crate::space::scan;
 use crate::store::{PointStore, Slot};
 
 /// What every Grape index does. Ids are the caller's `u64`s; filters see
@@ -70,6 +73,9 @@ macro_rules! store_accessors {
             self.store.live
         }
         fn vector(&self, id: u64) -> Option<&[f32]> {
+            if !self.store.keeps_vectors {
+                return None;
+            }
             self.store.slot_of(id).map(|s| self.store.vector(s))
         }
         fn internal_id(&self, id: u64) -> Option<u32> {
@@ -102,7 +108,10 @@ impl VectorIndex for Hnsw {
         Hnsw::search_with(self, scratch, query, params, filter)
     }
     fn memory_bytes(&self) -> usize {
-        self.store.memory_bytes() + self.graph_memory_bytes() + self.scratch.memory_bytes()
+        self.store.memory_bytes()
+            + self.quant.as_ref().map_or(0, |q| q.memory_bytes())
+            + self.graph_memory_bytes()
+            + self.scratch.memory_bytes()
     }
     fn to_bytes(&self) -> Vec<u8> {
         Hnsw::to_bytes(self)
@@ -111,9 +120,15 @@ impl VectorIndex for Hnsw {
 
 /// Exact search by scanning every point: the recall reference, and the
 /// right choice for small collections. Deleted slots are reused at once.
+///
+/// With [`FlatIndex::quantize`] the scan compares quantized codes and
+/// rescores the best `k × oversampling` with the originals, which the flat
+/// index always keeps.
 #[derive(Debug, Clone)]
 pub struct FlatIndex {
     store: PointStore,
+    /// Boxed: most flat indexes are not quantized.
+    quant: Option<Box<QuantizedVectors>>,
 }
 
 impl FlatIndex {
@@ -123,24 +138,47 @@ impl FlatIndex {
         HnswConfig::new(dim, metric).validate()?;
         Ok(FlatIndex {
             store: PointStore::new(dim, metric),
+            quant: None,
         })
+    }
+
+    /// Turns on quantization (see [`Hnsw::quantize`]): trains on the live
+    /// vectors and encodes every point; later upserts are encoded as they
+    /// come. On error nothing changes.
+    pub fn quantize(&mut self, quantization: Quantization) -> Result<()> {
+        self.quant = Some(Box::new(QuantizedVectors::train(
+            quantization,
+            &self.store,
+        )?));
+        Ok(())
+    }
+
+    /// The quantization in use, if any.
+    pub fn quantization(&self) -> Option<Quantization> {
+        self.quant.as_ref().map(|q| q.config)
     }
 
     /// Loads an index written by [`FlatIndex::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        match format::open(bytes)? {
+        match open_body(bytes)? {
             Body::Flat(b) => FlatIndex::from_body(b),
             _ => Err(Error::Corrupted("bytes hold a different index kind".into())),
         }
     }
 
-    fn from_body(b: FlatBody) -> Result<Self> {
+    fn from_body(body: FlatBody) -> Result<Self> {
+        let FlatBody { base: b, quant } = body;
         HnswConfig::new(b.dim as usize, b.metric)
             .validate()
             .map_err(|e| Error::Corrupted(alloc::format!("{e}")))?;
         let slots = b.keys.iter().map(|_| Slot::Live).collect();
-        let store = PointStore::from_parts(b.dim as usize, b.metric, b.vectors, b.keys, slots)?;
-        Ok(FlatIndex { store })
+        let store =
+            PointStore::from_parts(b.dim as usize, b.metric, b.vectors, true, b.keys, slots)?;
+        let quant = quant
+            .map(|q| QuantizedVectors::from_body(q, store.dim, store.metric, store.slot_count()))
+            .transpose()?
+            .map(Box::new);
+        Ok(FlatIndex { store, quant })
     }
 }
 
@@ -152,14 +190,16 @@ impl VectorIndex for FlatIndex {
         self.store
             .metric
             .prepare_into(self.store.dim, vector, &mut v)?;
-        match self.store.slot_of(id) {
+        let slot = match self.store.slot_of(id) {
             Some(s) => {
                 let at = s as usize * self.store.dim;
                 self.store.vectors[at..at + self.store.dim].copy_from_slice(&v);
+                s
             }
-            None => {
-                self.store.push(id, &v)?;
-            }
+            None => self.store.push(id, &v)?,
+        };
+        if let Some(q) = &mut self.quant {
+            q.set(slot, &v);
         }
         Ok(())
     }
@@ -167,7 +207,10 @@ impl VectorIndex for FlatIndex {
     fn delete(&mut self, id: u64) -> Result<()> {
         let slot = self.store.mark_deleted(id)?;
         self.store.release(slot);
-        self.store.trim_tail();
+        let n = self.store.trim_tail();
+        if let Some(q) = &mut self.quant {
+            q.truncate(n);
+        }
         Ok(())
     }
 
@@ -181,15 +224,19 @@ impl VectorIndex for FlatIndex {
         params.check()?;
         let q = &mut scratch.query;
         self.store.metric.prepare_into(self.store.dim, query, q)?;
-        Ok(to_hits(
+        let found = scan(
             &self.store,
-            &exact_top_k(&self.store, q, params.k, filter),
+            self.quant.as_deref(),
+            q,
             params.k,
-        ))
+            &params.quantization,
+            filter,
+        );
+        Ok(to_hits(&self.store, &found, params.k))
     }
 
     fn memory_bytes(&self) -> usize {
-        self.store.memory_bytes()
+        self.store.memory_bytes() + self.quant.as_ref().map_or(0, |q| q.memory_bytes())
     }
 
     fn to_bytes(&self) -> Vec<u8> {
@@ -200,28 +247,63 @@ impl VectorIndex for FlatIndex {
         let mut vectors = Vec::with_capacity(live.len() * self.store.dim);
         live.iter()
             .for_each(|&s| vectors.extend_from_slice(self.store.vector(s)));
+        let quant = self.quant.as_ref().map(|q| {
+            let mut q = QuantizedVectors::clone(q);
+            q.permute_keep(&live);
+            q.to_body()
+        });
         format::seal(&Body::Flat(FlatBody {
-            dim: self.store.dim as u32,
-            metric: self.store.metric,
-            keys: live.iter().map(|&s| self.store.keys[s as usize]).collect(),
-            vectors,
+            base: FlatBodyV1 {
+                dim: self.store.dim as u32,
+                metric: self.store.metric,
+                keys: live.iter().map(|&s| self.store.keys[s as usize]).collect(),
+                vectors,
+            },
+            quant,
         }))
     }
 }
 
+/// A flat index as format version 1 wrote it (version 2 appends fields).
 #[derive(bincode::Encode, bincode::Decode)]
-pub(crate) struct FlatBody {
+pub(crate) struct FlatBodyV1 {
     dim: u32,
     metric: Metric,
     keys: Vec<u64>,
     vectors: Vec<f32>,
 }
 
-/// The body of the byte format: which index, then its data.
+/// A flat index in format version 2.
+#[derive(bincode::Encode, bincode::Decode)]
+pub(crate) struct FlatBody {
+    base: FlatBodyV1,
+    quant: Option<QuantBody>,
+}
+
+/// The body of the byte format (version 2): which index, then its data.
 #[derive(bincode::Encode, bincode::Decode)]
 pub(crate) enum Body {
     Flat(FlatBody),
     Hnsw(crate::hnsw::persist::HnswBody),
+}
+
+/// The body of format version 1.
+#[derive(bincode::Encode, bincode::Decode)]
+enum BodyV1 {
+    Flat(FlatBodyV1),
+    Hnsw(crate::hnsw::persist::HnswBodyV1),
+}
+
+/// Opens bytes of any readable format version as a current body.
+pub(crate) fn open_body(bytes: &[u8]) -> Result<Body> {
+    let (version, body) = format::open(bytes)?;
+    if version == 1 {
+        return Ok(match format::decode::<BodyV1>(body)? {
+            BodyV1::Flat(base) => Body::Flat(FlatBody { base, quant: None }),
+            BodyV1::Hnsw(base) => Body::Hnsw(crate::hnsw::persist::HnswBody::from_v1(base)),
+        });
+    }
+    format::decode(body)
 }
 
 /// An index of either kind, as loaded from bytes whose kind is not known.
@@ -236,7 +318,7 @@ pub enum AnyIndex {
 impl AnyIndex {
     /// Loads whichever index `bytes` hold.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        match format::open(bytes)? {
+        match open_body(bytes)? {
             Body::Flat(b) => FlatIndex::from_body(b).map(AnyIndex::Flat),
             Body::Hnsw(b) => Hnsw::from_body(b).map(|h| AnyIndex::Hnsw(Box::new(h))),
         }

@@ -1,11 +1,11 @@
 //! What every index shares at query time: parameters, hits, filters,
 //! query planning and the exact top-k scan.
 
-use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use crate::error::{Error, Result};
+use crate::quant::QuantSearch;
 use crate::store::PointStore;
 
 /// One search result: the point's id and its score under the index's metric.
@@ -19,15 +19,18 @@ pub struct Hit {
 }
 
 /// Parameters of one search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchParams {
     /// How many results to return.
     pub k: usize,
     /// Size of the HNSW candidate list (`ef`); `None` uses the index's
     /// default. Raised to `k` when smaller. Ignored by exact search.
     pub ef: Option<usize>,
-    /// Force an exact scan (the result is then the true top-k).
+    /// Force an exact scan (the result is then the true top-k, unless the
+    /// scan compares quantized codes without rescoring).
     pub exact: bool,
+    /// How a quantized index uses its codes (ignored without quantization).
+    pub quantization: QuantSearch,
 }
 
 impl SearchParams {
@@ -37,6 +40,7 @@ impl SearchParams {
             k,
             ef: None,
             exact: false,
+            quantization: QuantSearch::default(),
         }
     }
 
@@ -52,11 +56,17 @@ impl SearchParams {
         self
     }
 
+    /// Sets the quantization parameters.
+    pub fn with_quantization(mut self, quantization: QuantSearch) -> Self {
+        self.quantization = quantization;
+        self
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
         if self.ef == Some(0) {
             return Err(Error::InvalidParameter("ef must be at least 1".into()));
         }
-        Ok(())
+        self.quantization.check()
     }
 }
 
@@ -149,34 +159,6 @@ impl Ord for Cand {
             .total_cmp(&other.dist)
             .then(self.slot.cmp(&other.slot))
     }
-}
-
-/// Exact top-`k` over the live points `filter` allows, best first.
-pub(crate) fn exact_top_k(
-    store: &PointStore,
-    query: &[f32],
-    k: usize,
-    filter: Option<&dyn Filter>,
-) -> Vec<Cand> {
-    let mut heap: BinaryHeap<Cand> = BinaryHeap::with_capacity(k + 1);
-    if k == 0 {
-        return Vec::new();
-    }
-    for s in 0..store.slot_count() as u32 {
-        if !store.is_live(s) || filter.is_some_and(|f| !f.allows(s)) {
-            continue;
-        }
-        let dist = store.metric.distance(query, store.vector(s));
-        if heap.len() < k {
-            heap.push(Cand { dist, slot: s });
-        } else if let Some(top) = heap.peek()
-            && dist < top.dist
-        {
-            heap.pop();
-            heap.push(Cand { dist, slot: s });
-        }
-    }
-    heap.into_sorted_vec()
 }
 
 /// Turns candidates (best first) into hits with user-facing scores.

@@ -40,7 +40,10 @@ pub(crate) struct PointStore {
     pub(crate) dim: usize,
     pub(crate) metric: Metric,
     /// `slots × dim` floats; slot `s` is `vectors[s*dim..(s+1)*dim]`.
+    /// Empty when the index keeps only quantized codes.
     pub(crate) vectors: Vec<f32>,
+    /// False once the original vectors were dropped (quantized codes only).
+    pub(crate) keeps_vectors: bool,
     /// External id of each slot (meaningless for free slots).
     pub(crate) keys: Vec<u64>,
     pub(crate) slots: Vec<Slot>,
@@ -57,6 +60,7 @@ impl PointStore {
             dim,
             metric,
             vectors: Vec::new(),
+            keeps_vectors: true,
             keys: Vec::new(),
             slots: Vec::new(),
             by_key: HashMap::new(),
@@ -71,11 +75,17 @@ impl PointStore {
         dim: usize,
         metric: Metric,
         vectors: Vec<f32>,
+        keeps_vectors: bool,
         keys: Vec<u64>,
         slots: Vec<Slot>,
     ) -> Result<Self> {
         let n = slots.len();
-        if dim == 0 || keys.len() != n || vectors.len() != n.saturating_mul(dim) {
+        let want = if keeps_vectors {
+            n.saturating_mul(dim)
+        } else {
+            0
+        };
+        if dim == 0 || keys.len() != n || vectors.len() != want {
             return Err(Error::Corrupted("point storage sizes disagree".into()));
         }
         if n > MAX_SLOTS {
@@ -105,13 +115,16 @@ impl PointStore {
             )));
         }
         store.vectors = vectors;
+        store.keeps_vectors = keeps_vectors;
         store.keys = keys;
         store.slots = slots;
         Ok(store)
     }
 
+    /// The original vector of `slot`; only when [`keeps_vectors`](Self::keeps_vectors).
     #[inline]
     pub(crate) fn vector(&self, slot: u32) -> &[f32] {
+        debug_assert!(self.keeps_vectors, "original vectors were dropped");
         let s = slot as usize * self.dim;
         &self.vectors[s..s + self.dim]
     }
@@ -135,8 +148,10 @@ impl PointStore {
         debug_assert_eq!(prepared.len(), self.dim);
         let slot = match self.free.pop() {
             Some(s) => {
-                let at = s as usize * self.dim;
-                self.vectors[at..at + self.dim].copy_from_slice(prepared);
+                if self.keeps_vectors {
+                    let at = s as usize * self.dim;
+                    self.vectors[at..at + self.dim].copy_from_slice(prepared);
+                }
                 self.keys[s as usize] = key;
                 self.slots[s as usize] = Slot::Live;
                 s
@@ -145,7 +160,9 @@ impl PointStore {
                 if self.slots.len() >= MAX_SLOTS {
                     return Err(Error::CapacityExceeded(MAX_SLOTS));
                 }
-                self.vectors.extend_from_slice(prepared);
+                if self.keeps_vectors {
+                    self.vectors.extend_from_slice(prepared);
+                }
                 self.keys.push(key);
                 self.slots.push(Slot::Live);
                 (self.slots.len() - 1) as u32
@@ -169,8 +186,10 @@ impl PointStore {
     pub(crate) fn release(&mut self, slot: u32) {
         debug_assert_eq!(self.slots[slot as usize], Slot::Deleted);
         self.slots[slot as usize] = Slot::Free;
-        let at = slot as usize * self.dim;
-        self.vectors[at..at + self.dim].fill(0.0);
+        if self.keeps_vectors {
+            let at = slot as usize * self.dim;
+            self.vectors[at..at + self.dim].fill(0.0);
+        }
         self.deleted -= 1;
         self.free.push(slot);
     }
@@ -187,9 +206,11 @@ impl PointStore {
         }
         self.slots.truncate(n);
         self.keys.truncate(n);
-        self.vectors.truncate(n * self.dim);
+        if self.keeps_vectors {
+            self.vectors.truncate(n * self.dim);
+        }
         self.free.retain(|&s| (s as usize) < n);
-        if self.vectors.capacity() > 2 * self.vectors.len() + 4096 {
+        if self.slots.capacity() > 2 * self.slots.len() + 1024 {
             self.vectors.shrink_to_fit();
             self.keys.shrink_to_fit();
             self.slots.shrink_to_fit();
@@ -205,5 +226,30 @@ impl PointStore {
             + self.free.capacity() * size_of::<u32>()
             // hashbrown: one control byte plus one (u64, u32) bucket per slot of capacity.
             + self.by_key.capacity() * 8 / 7 * (1 + size_of::<(u64, u32)>())
+    }
+}
+
+/// Moves row `order[i]` of `data` (rows of `width` items) to row `i`, in
+/// place, by following the permutation's cycles with one row of scratch.
+pub(crate) fn permute_rows<T: Copy>(data: &mut [T], width: usize, order: &[u32]) {
+    let mut done = alloc::vec![false; order.len()];
+    let mut tmp = Vec::with_capacity(width);
+    for start in 0..order.len() {
+        if done[start] || order[start] as usize == start {
+            continue;
+        }
+        tmp.clear();
+        tmp.extend_from_slice(&data[start * width..(start + 1) * width]);
+        let mut i = start;
+        loop {
+            done[i] = true;
+            let from = order[i] as usize;
+            if from == start {
+                data[i * width..(i + 1) * width].copy_from_slice(&tmp);
+                break;
+            }
+            data.copy_within(from * width..(from + 1) * width, i * width);
+            i = from;
+        }
     }
 }

@@ -5,6 +5,7 @@ mod errors;
 mod filter;
 mod format;
 mod hnsw;
+mod quant;
 
 use grape_core::{Hnsw, HnswConfig, Metric, VectorIndex};
 

@@ -5,7 +5,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::{Hnsw, NONE};
-use crate::store::Slot;
+use crate::store::{Slot, permute_rows};
 
 impl Hnsw {
     /// Renumbers the points in breadth-first order of the level-0 graph from
@@ -86,7 +86,14 @@ impl Hnsw {
         let dim = self.config.dim;
         let stride0 = self.stride0();
         let store = &mut self.store;
-        permute_rows(&mut store.vectors, dim, &order);
+        if store.keeps_vectors {
+            permute_rows(&mut store.vectors, dim, &order);
+            store.vectors.truncate(live * dim);
+        }
+        if let Some(q) = &mut self.quant {
+            q.permute(&order);
+            q.truncate(live);
+        }
         permute_rows(&mut self.links0, stride0, &order);
         permute_rows(&mut store.keys, 1, &order);
         permute_rows(&mut self.levels, 1, &order);
@@ -96,7 +103,6 @@ impl Hnsw {
                 .iter_mut()
                 .for_each(|t| *t = new_of[*t as usize]);
         }
-        store.vectors.truncate(live * dim);
         self.links0.truncate(live * stride0);
         store.keys.truncate(live);
         self.levels.truncate(live);
@@ -110,30 +116,5 @@ impl Hnsw {
         self.upper = upper;
         self.upper_at = upper_at;
         self.entry = Some(new_of[entry as usize]);
-    }
-}
-
-/// Moves row `order[i]` of `data` (rows of `width` items) to row `i`, in
-/// place, by following the permutation's cycles with one row of scratch.
-fn permute_rows<T: Copy>(data: &mut [T], width: usize, order: &[u32]) {
-    let mut done = alloc::vec![false; order.len()];
-    let mut tmp = Vec::with_capacity(width);
-    for start in 0..order.len() {
-        if done[start] || order[start] as usize == start {
-            continue;
-        }
-        tmp.clear();
-        tmp.extend_from_slice(&data[start * width..(start + 1) * width]);
-        let mut i = start;
-        loop {
-            done[i] = true;
-            let from = order[i] as usize;
-            if from == start {
-                data[i * width..(i + 1) * width].copy_from_slice(&tmp);
-                break;
-            }
-            data.copy_within(from * width..(from + 1) * width, i * width);
-            i = from;
-        }
     }
 }

@@ -15,8 +15,11 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::metric::Metric;
+use crate::quant::Quantization;
+use crate::quant::vectors::QuantizedVectors;
 use crate::rng::Rng;
 use crate::scratch::Scratch;
+pub(crate) use crate::space::{BinaryOf, FloatOf, Int8Of, PqOf, SpaceOf};
 use crate::store::PointStore;
 
 /// Marks "no upper-level list" in `upper_at`.
@@ -132,6 +135,8 @@ pub struct Hnsw {
     pub(crate) entry: Option<u32>,
     pub(crate) max_level: u8,
     pub(crate) rng: Rng,
+    /// Quantized codes of every slot, when quantization is on.
+    pub(crate) quant: Option<QuantizedVectors>,
     /// Scratch for inserts (not persisted).
     pub(crate) scratch: Scratch,
 }
@@ -149,9 +154,67 @@ impl Hnsw {
             entry: None,
             max_level: 0,
             rng: Rng::new(config.seed),
+            quant: None,
             scratch: Scratch::new(),
             config,
         })
+    }
+
+    /// Turns on quantization: trains `quantization` on the live vectors and
+    /// encodes every point; later upserts are encoded as they come. Calling
+    /// it again retrains from the originals. Searches then compare codes
+    /// (see [`Hnsw::search_with`]); the graph is unchanged.
+    ///
+    /// Errors: [`Error::InvalidConfig`] for a configuration that does not
+    /// fit the index (e.g. a product `m` that does not divide the
+    /// dimension), [`Error::InvalidParameter`] for an empty index or one
+    /// whose originals were dropped. On error nothing changes.
+    pub fn quantize(&mut self, quantization: Quantization) -> Result<()> {
+        self.quant = Some(QuantizedVectors::train(quantization, &self.store)?);
+        Ok(())
+    }
+
+    /// The quantization in use, if any.
+    pub fn quantization(&self) -> Option<Quantization> {
+        self.quant.as_ref().map(|q| q.config)
+    }
+
+    /// Drops the original vectors and keeps only the quantized codes, for
+    /// memory: searches can then no longer rescore, later inserts link by
+    /// quantized distances (a lower-quality graph, and slow to build with
+    /// product codes), [`crate::VectorIndex::vector`] returns `None` and
+    /// quantization cannot be retrained. [`Error::InvalidParameter`] if the
+    /// index is not quantized.
+    pub fn drop_originals(&mut self) -> Result<()> {
+        if self.quant.is_none() {
+            return Err(Error::InvalidParameter(
+                "cannot drop the original vectors of an index without quantization".into(),
+            ));
+        }
+        self.store.keeps_vectors = false;
+        self.store.vectors = Vec::new();
+        Ok(())
+    }
+
+    /// True unless [`Hnsw::drop_originals`] was called.
+    pub fn keeps_originals(&self) -> bool {
+        self.store.keeps_vectors
+    }
+
+    /// Bytes of vector data per point: the original `f32` vector (if kept)
+    /// plus the quantized code (if any).
+    pub fn vector_bytes_per_point(&self) -> usize {
+        let originals = if self.store.keeps_vectors {
+            self.config.dim * 4
+        } else {
+            0
+        };
+        originals + self.quant.as_ref().map_or(0, |q| q.code_bytes())
+    }
+
+    /// Bytes held by vector data (originals and codes), by capacity.
+    pub fn vector_memory_bytes(&self) -> usize {
+        self.store.vectors.capacity() * 4 + self.quant.as_ref().map_or(0, |q| q.memory_bytes())
     }
 
     /// The configuration.
@@ -255,3 +318,27 @@ impl Hnsw {
         self.store.slot_count()
     }
 }
+
+/// Calls `$self.$method::<K>($args)` with the space the graph is built in:
+/// the originals when kept, else the codes.
+macro_rules! in_build_space {
+    ($self:ident . $method:ident ( $($arg:expr),* $(,)? )) => {
+        if $self.store.keeps_vectors {
+            $self.$method::<$crate::hnsw::FloatOf>($($arg),*)
+        } else {
+            match $self.quant.as_ref().map(|q| &q.codes) {
+                Some($crate::quant::vectors::Codes::Int8 { .. }) => {
+                    $self.$method::<$crate::hnsw::Int8Of>($($arg),*)
+                }
+                Some($crate::quant::vectors::Codes::Binary { .. }) => {
+                    $self.$method::<$crate::hnsw::BinaryOf>($($arg),*)
+                }
+                Some($crate::quant::vectors::Codes::Product { .. }) => {
+                    $self.$method::<$crate::hnsw::PqOf>($($arg),*)
+                }
+                None => unreachable!("an index without originals has codes"),
+            }
+        }
+    };
+}
+pub(crate) use in_build_space;

@@ -6,12 +6,14 @@ use super::{Hnsw, HnswConfig, MAX_LEVEL, NONE};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::metric::Metric;
+use crate::quant::vectors::{QuantBody, QuantizedVectors};
 use crate::rng::Rng;
 use crate::scratch::Scratch;
 use crate::store::{PointStore, Slot};
 
+/// An HNSW index as format version 1 wrote it (version 2 appends fields).
 #[derive(bincode::Encode, bincode::Decode)]
-pub(crate) struct HnswBody {
+pub(crate) struct HnswBodyV1 {
     dim: u32,
     metric: Metric,
     m: u32,
@@ -31,6 +33,25 @@ pub(crate) struct HnswBody {
     max_level: u8,
 }
 
+/// An HNSW index in format version 2.
+#[derive(bincode::Encode, bincode::Decode)]
+pub(crate) struct HnswBody {
+    base: HnswBodyV1,
+    /// False when only quantized codes are kept (`base.vectors` is empty).
+    keeps_vectors: bool,
+    quant: Option<QuantBody>,
+}
+
+impl HnswBody {
+    pub(crate) fn from_v1(base: HnswBodyV1) -> Self {
+        HnswBody {
+            base,
+            keeps_vectors: true,
+            quant: None,
+        }
+    }
+}
+
 fn bad(msg: &str) -> Error {
     Error::Corrupted(msg.into())
 }
@@ -45,7 +66,7 @@ impl Hnsw {
                 copy_upper.extend_from_slice(&self.upper[at..at + l as usize * stride]);
             }
         }
-        HnswBody {
+        let base = HnswBodyV1 {
             dim: self.config.dim as u32,
             metric: self.config.metric,
             m: self.config.m as u32,
@@ -62,10 +83,23 @@ impl Hnsw {
             upper: copy_upper,
             entry: self.entry,
             max_level: self.max_level,
+        };
+        HnswBody {
+            base,
+            keeps_vectors: self.store.keeps_vectors,
+            quant: self.quant.as_ref().map(|q| q.to_body()),
         }
     }
 
-    pub(crate) fn from_body(b: HnswBody) -> Result<Self> {
+    pub(crate) fn from_body(body: HnswBody) -> Result<Self> {
+        let HnswBody {
+            base: b,
+            keeps_vectors,
+            quant,
+        } = body;
+        if !keeps_vectors && quant.is_none() {
+            return Err(bad("an index without vectors must have quantized codes"));
+        }
         let config = HnswConfig {
             dim: b.dim as usize,
             metric: b.metric,
@@ -84,7 +118,14 @@ impl Hnsw {
             .map(|&s| Slot::from_u8(s))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| bad("unknown slot state"))?;
-        let store = PointStore::from_parts(config.dim, config.metric, b.vectors, b.keys, slots)?;
+        let store = PointStore::from_parts(
+            config.dim,
+            config.metric,
+            b.vectors,
+            keeps_vectors,
+            b.keys,
+            slots,
+        )?;
         let n = store.slot_count();
         let (stride0, stride_up) = (1 + 2 * config.m, 1 + config.m);
         if b.levels.len() != n || b.links0.len() != n * stride0 {
@@ -145,7 +186,11 @@ impl Hnsw {
             }
             _ => {}
         }
+        let quant = quant
+            .map(|q| QuantizedVectors::from_body(q, config.dim, config.metric, n))
+            .transpose()?;
         Ok(Hnsw {
+            quant,
             config,
             store,
             links0: b.links0,
@@ -166,7 +211,7 @@ impl Hnsw {
 
     /// Loads an index written by [`Hnsw::to_bytes`]; any damage gives an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        match format::open(bytes)? {
+        match crate::index::open_body(bytes)? {
             crate::index::Body::Hnsw(b) => Hnsw::from_body(b),
             _ => Err(Error::Corrupted("bytes hold a different index kind".into())),
         }

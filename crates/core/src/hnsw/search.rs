@@ -5,13 +5,13 @@
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 
-use super::Hnsw;
+use super::{BinaryOf, FloatOf, Hnsw, Int8Of, PqOf, SpaceOf};
 use crate::distance::prefetch;
 use crate::error::Result;
+use crate::quant::vectors::Codes;
 use crate::scratch::Scratch;
-use crate::search::{
-    Cand, Filter, Hit, Plan, SearchParams, estimate_allowed, exact_top_k, to_hits,
-};
+use crate::search::{Cand, Filter, Hit, Plan, SearchParams, estimate_allowed, to_hits};
+use crate::space::{Space, exact_top_k, finish, quant_in_use};
 
 /// Top bit of a pool entry's slot: the candidate was expanded.
 const EXPANDED: u32 = 1 << 31;
@@ -19,6 +19,11 @@ const EXPANDED: u32 = 1 << 31;
 impl Hnsw {
     /// Searches for the `params.k` nearest live points that `filter` allows,
     /// best first, reusing `scratch`.
+    ///
+    /// With quantization (and unless `params.quantization.ignore` and the
+    /// originals are kept) the search compares quantized codes, takes the
+    /// best `k × oversampling` candidates and, when the originals are kept
+    /// and `rescore` is not false, rescores them with the original vectors.
     pub fn search_with(
         &self,
         scratch: &mut Scratch,
@@ -48,20 +53,52 @@ impl Hnsw {
         if k == 0 || self.store.live == 0 {
             return Vec::new();
         }
-        let ef = params.ef.unwrap_or(self.config.ef_search).max(k);
+        let qp = &params.quantization;
+        let Some(quant) = quant_in_use(&self.store, self.quant.as_ref(), qp) else {
+            let found = self.search_in::<FloatOf>(sc, q, k, params, filter);
+            return to_hits(&self.store, &found, k);
+        };
+        let n = qp.candidates(k).max(k);
+        let found = match quant.codes {
+            Codes::Int8 { .. } => self.search_in::<Int8Of>(sc, q, n, params, filter),
+            Codes::Binary { .. } => self.search_in::<BinaryOf>(sc, q, n, params, filter),
+            Codes::Product { .. } => self.search_in::<PqOf>(sc, q, n, params, filter),
+        };
+        let found = finish(&self.store, quant, q, qp, found);
+        to_hits(&self.store, &found, k)
+    }
+
+    /// The best `n` candidates in space `K`, closest first (at most `n`).
+    fn search_in<K: SpaceOf>(
+        &self,
+        sc: &mut Scratch,
+        q: &[f32],
+        n: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+    ) -> Vec<Cand> {
+        let space = K::of(self);
+        let mut qs = K::Q::default();
+        space.encode(q, &mut qs);
+        let ef = params.ef.unwrap_or(self.config.ef_search).max(n);
         if self.plan(params, filter) == Plan::Exact {
-            return to_hits(&self.store, &exact_top_k(&self.store, q, k, filter), k);
+            return exact_top_k(&space, &qs, &self.store, n, filter);
         }
-        let entry = self.descend(q, 1);
+        let entry = self.descend(&space, &qs, 1);
         if filter.is_none() && self.store.deleted == 0 {
-            self.search_pool(q, entry, ef, 0, sc);
-            let pool = &mut sc.pool;
-            pool.truncate(k);
-            pool.iter_mut().for_each(|c| c.slot &= !EXPANDED);
-            to_hits(&self.store, pool, k)
+            self.search_pool(&space, &qs, entry, ef, 0, sc);
+            sc.pool
+                .iter()
+                .take(n)
+                .map(|c| Cand {
+                    dist: c.dist,
+                    slot: c.slot & !EXPANDED,
+                })
+                .collect()
         } else {
-            let found = self.search_filtered(q, entry, ef, sc, filter);
-            to_hits(&self.store, &found, k)
+            let mut found = self.search_filtered(&space, &qs, entry, ef, sc, filter);
+            found.truncate(n);
+            found
         }
     }
 
@@ -92,28 +129,34 @@ impl Hnsw {
     }
 
     /// Greedy descent from the entry point down to `stop_level`.
-    pub(crate) fn descend(&self, q: &[f32], stop_level: usize) -> Cand {
+    pub(crate) fn descend<S: Space>(&self, sp: &S, q: &S::Query, stop_level: usize) -> Cand {
         let ep = self.entry.expect("descend on an empty graph");
         let mut cur = Cand {
-            dist: self.dist(q, ep),
+            dist: sp.dist(q, ep),
             slot: ep,
         };
         for level in (stop_level..=self.max_level as usize).rev() {
-            cur = self.greedy(q, cur, level);
+            cur = self.greedy(sp, q, cur, level);
         }
         cur
     }
 
     /// Moves to the closest neighbour on `level` until none is closer.
-    pub(crate) fn greedy(&self, q: &[f32], mut cur: Cand, level: usize) -> Cand {
+    pub(crate) fn greedy<S: Space>(
+        &self,
+        sp: &S,
+        q: &S::Query,
+        mut cur: Cand,
+        level: usize,
+    ) -> Cand {
         loop {
             let start = cur.slot;
             let links = self.links(start, level);
-            links.iter().for_each(|&n| self.prefetch_vector(n));
+            links.iter().for_each(|&n| sp.prefetch(n));
             let mut quads = links.chunks_exact(4);
             for quad in quads.by_ref() {
                 let ids = [quad[0], quad[1], quad[2], quad[3]];
-                let d = self.dist4(q, ids);
+                let d = sp.dist4(q, ids);
                 for j in 0..4 {
                     if d[j] < cur.dist {
                         cur = Cand {
@@ -124,7 +167,7 @@ impl Hnsw {
                 }
             }
             for &n in quads.remainder() {
-                let d = self.dist(q, n);
+                let d = sp.dist(q, n);
                 if d < cur.dist {
                     cur = Cand { dist: d, slot: n };
                 }
@@ -135,79 +178,42 @@ impl Hnsw {
         }
     }
 
-    #[inline(always)]
-    pub(crate) fn dist(&self, q: &[f32], slot: u32) -> f32 {
-        self.config.metric.distance(q, self.store.vector(slot))
-    }
-
     /// Calls `f(slot, distance)` for every slot of `batch`, in order,
     /// computing distances four at a time (their memory loads overlap) while
     /// the full vectors of the next four are prefetched. The first cache line
-    /// of each vector should already be on its way ([`Hnsw::prefetch_vector`]).
+    /// of each vector should already be on its way ([`Space::prefetch`]):
+    /// search loops prefetch it for every unvisited neighbour before
+    /// computing any distance, then the rest one group ahead (prefetching
+    /// every line of every neighbour at once fills the line-fill buffers and
+    /// stalls, measured on GloVe-50).
     #[inline(always)]
-    fn distances(&self, q: &[f32], batch: &[u32], mut f: impl FnMut(u32, f32)) {
-        batch.iter().take(4).for_each(|&n| self.prefetch_rest(n));
+    fn distances<S: Space>(sp: &S, q: &S::Query, batch: &[u32], mut f: impl FnMut(u32, f32)) {
+        batch.iter().take(4).for_each(|&n| sp.prefetch_rest(n));
         let mut quads = batch.chunks_exact(4);
         for (g, quad) in quads.by_ref().enumerate() {
             batch
                 .iter()
                 .skip(4 * g + 4)
                 .take(4)
-                .for_each(|&n| self.prefetch_rest(n));
+                .for_each(|&n| sp.prefetch_rest(n));
             let ids = [quad[0], quad[1], quad[2], quad[3]];
-            let d = self.dist4(q, ids);
+            let d = sp.dist4(q, ids);
             for j in 0..4 {
                 f(ids[j], d[j]);
             }
         }
         for &n in quads.remainder() {
-            f(n, self.dist(q, n));
-        }
-    }
-
-    #[inline(always)]
-    fn dist4(&self, q: &[f32], slots: [u32; 4]) -> [f32; 4] {
-        self.config
-            .metric
-            .distance4(q, slots.map(|s| self.store.vector(s)))
-    }
-
-    #[inline(always)]
-    /// Prefetches the first cache line of a vector. Search loops call it for
-    /// every unvisited neighbour before computing any distance, then
-    /// [`Hnsw::prefetch_rest`] one neighbour ahead: prefetching every line of
-    /// every neighbour at once fills the line-fill buffers and stalls
-    /// (measured on GloVe-50).
-    fn prefetch_vector(&self, slot: u32) {
-        let p = self
-            .store
-            .vectors
-            .as_ptr()
-            .wrapping_add(slot as usize * self.config.dim);
-        prefetch(p);
-    }
-
-    /// Prefetches the remaining cache lines of a vector (all of them: on
-    /// 384-d vectors, capping at 8 lines measured ~12 % fewer QPS).
-    #[inline(always)]
-    fn prefetch_rest(&self, slot: u32) {
-        let p = self
-            .store
-            .vectors
-            .as_ptr()
-            .wrapping_add(slot as usize * self.config.dim);
-        let lines = (self.config.dim * 4).div_ceil(64);
-        for l in 1..lines {
-            prefetch(p.wrapping_add(l * 16));
+            f(n, sp.dist(q, n));
         }
     }
 
     /// Best-first search of `level` with a candidate list of `ef`, over all
     /// nodes (deleted ones included). Leaves the candidates in `sc.pool`,
     /// closest first, with `EXPANDED` bits set on some slots.
-    pub(crate) fn search_pool(
+    pub(crate) fn search_pool<S: Space>(
         &self,
-        q: &[f32],
+        sp: &S,
+        q: &S::Query,
         entry: Cand,
         ef: usize,
         level: usize,
@@ -237,7 +243,7 @@ impl Hnsw {
             batch.clear();
             for &n in self.links(node, level) {
                 if visited.insert(n) {
-                    self.prefetch_vector(n);
+                    sp.prefetch(n);
                     batch.push(n);
                 }
             }
@@ -253,7 +259,7 @@ impl Hnsw {
                 pool.insert(pos, Cand { dist: d, slot: n });
                 lowest = lowest.min(pos);
             };
-            self.distances(q, batch, &mut offer);
+            Self::distances(sp, q, batch, &mut offer);
             cur = if lowest <= cur { lowest } else { cur + 1 };
             while cur < pool.len() && pool[cur].slot & EXPANDED != 0 {
                 cur += 1;
@@ -264,9 +270,10 @@ impl Hnsw {
     /// Best-first search of level 0 that returns only live points `filter`
     /// allows, while routing through every node. Returns up to `ef`
     /// results, closest first.
-    fn search_filtered(
+    fn search_filtered<S: Space>(
         &self,
-        q: &[f32],
+        sp: &S,
+        q: &S::Query,
         entry: Cand,
         ef: usize,
         sc: &mut Scratch,
@@ -300,11 +307,11 @@ impl Hnsw {
             batch.clear();
             for &n in self.links(c.slot, 0) {
                 if visited.insert(n) {
-                    self.prefetch_vector(n);
+                    sp.prefetch(n);
                     batch.push(n);
                 }
             }
-            self.distances(q, batch, |n, d| {
+            Self::distances(sp, q, batch, |n, d| {
                 if results.len() < ef || d < bound {
                     frontier.push(Reverse(Cand { dist: d, slot: n }));
                     if allowed(n) {

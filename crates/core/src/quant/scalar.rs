@@ -134,6 +134,17 @@ impl ScalarQuantizer {
         }
     }
 
+    /// The quantizer from its two parameters, as [`parts`](Self::parts)
+    /// returns them (bit-exact round trip, for persistence).
+    pub(crate) fn from_parts(dim: usize, offset: f32, step: f32) -> Self {
+        ScalarQuantizer { dim, offset, step }
+    }
+
+    /// `(offset, step)`: the value of code 0 and of one code step.
+    pub(crate) fn parts(&self) -> (f32, f32) {
+        (self.offset, self.step)
+    }
+
     /// The vector length this quantizer encodes.
     pub fn dim(&self) -> usize {
         self.dim

@@ -270,6 +270,7 @@ impl<'a> Run<'a> {
                     k: fetch,
                     ef: params.hnsw_ef,
                     exact: params.exact,
+                    quantization: params.quantization,
                 };
                 self.source.dense(stage.using, v, filters, &search)
             }

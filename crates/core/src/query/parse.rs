@@ -21,6 +21,7 @@ use super::tree::{
     SparseQuery, VectorSelector, field,
 };
 use crate::payload::{Filter, PointId};
+use crate::quant::QuantSearch;
 
 impl QueryRequest {
     /// Parses and validates a request from JSON text.
@@ -309,18 +310,38 @@ fn parse_filter(value: &Value, path: &str) -> Result<Filter> {
 
 fn parse_params(value: &Value, path: &str) -> Result<QueryParams> {
     let map = object(value, path)?;
-    // `quantization`, `indexed_only` and `acorn` are accepted and ignored:
-    // Grape has no quantization yet, always searches everything, and picks
-    // its filtered-search strategy itself.
+    // `indexed_only` and `acorn` are accepted and ignored: Grape always
+    // searches everything and picks its filtered-search strategy itself.
     check_fields(
         map,
         &["hnsw_ef", "exact", "quantization", "indexed_only", "acorn"],
         path,
     )?;
+    let quantization = match get(map, "quantization") {
+        None | Some(Value::Null) => QuantSearch::default(),
+        Some(v) => parse_quant_search(v, &field(path, "quantization"))?,
+    };
     Ok(QueryParams {
         hnsw_ef: opt(map, "hnsw_ef", path, unsigned)?,
         exact: opt(map, "exact", path, boolean)?.unwrap_or(false),
+        quantization,
     })
+}
+
+/// Qdrant's `quantization` search parameters: `ignore`, `rescore`, `oversampling`.
+fn parse_quant_search(value: &Value, path: &str) -> Result<QuantSearch> {
+    let map = object(value, path)?;
+    check_fields(map, &["ignore", "rescore", "oversampling"], path)?;
+    let q = QuantSearch {
+        ignore: opt(map, "ignore", path, boolean)?.unwrap_or(false),
+        rescore: opt(map, "rescore", path, boolean)?,
+        oversampling: opt(map, "oversampling", path, number)?,
+    };
+    q.check().map_err(|e| match e {
+        Error::InvalidParameter(m) => Error::InvalidQuery(format!("{path}: {m}")),
+        other => other,
+    })?;
+    Ok(q)
 }
 
 fn parse_payload_selector(value: &Value, path: &str) -> Result<PayloadSelector> {

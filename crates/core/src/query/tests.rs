@@ -379,7 +379,8 @@ fn parses_the_other_request_fields() {
         r.prefetch[0].params,
         Some(QueryParams {
             hnsw_ef: Some(64),
-            exact: false
+            exact: false,
+            quantization: Default::default(),
         })
     );
     assert!(r.prefetch[0].filter.is_some());

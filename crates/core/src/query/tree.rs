@@ -187,12 +187,14 @@ impl Fusion {
 }
 
 /// Search parameters of a stage (Qdrant's `params`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct QueryParams {
     /// HNSW candidate list size; `None` uses the index default.
     pub hnsw_ef: Option<usize>,
     /// Force an exact search.
     pub exact: bool,
+    /// How a quantized index uses its codes (Qdrant's `quantization`).
+    pub quantization: crate::quant::QuantSearch,
 }
 
 /// Which payload to return with each hit (Qdrant's `with_payload`).

@@ -1,0 +1,370 @@
+//! The quantized copy of an index's vectors: one code per slot, in the same
+//! slot space as the index's [`PointStore`], plus the trained quantizer.
+
+use alloc::vec::Vec;
+
+use super::binary::BinaryQuantizer;
+use super::pq::ProductQuantizer;
+use super::scalar::{CodeSums, ScalarQuantizer};
+use super::{PQ_ITERATIONS, PQ_SEED, PQ_TRAIN_MAX, Quantization};
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+use crate::store::{PointStore, permute_rows};
+
+/// Codes of every slot and the quantizer that made them.
+#[derive(Debug, Clone)]
+pub(crate) enum Codes {
+    Int8 {
+        quantizer: ScalarQuantizer,
+        /// `slots × dim` codes.
+        codes: Vec<i8>,
+        sums: Vec<CodeSums>,
+    },
+    Binary {
+        quantizer: BinaryQuantizer,
+        /// `slots × words` words.
+        words: Vec<u64>,
+    },
+    Product {
+        quantizer: ProductQuantizer,
+        /// `slots × m` bytes.
+        codes: Vec<u8>,
+    },
+}
+
+/// The quantized vectors of an index.
+#[derive(Debug, Clone)]
+pub(crate) struct QuantizedVectors {
+    pub(crate) config: Quantization,
+    pub(crate) codes: Codes,
+}
+
+impl QuantizedVectors {
+    /// Trains `config` on the live vectors of `store` and encodes every slot.
+    pub(crate) fn train(config: Quantization, store: &PointStore) -> Result<Self> {
+        config.check(store.dim, store.metric)?;
+        if !store.keeps_vectors {
+            return Err(Error::InvalidParameter(
+                "cannot train a quantizer: the original vectors were dropped".into(),
+            ));
+        }
+        if store.live == 0 {
+            return Err(Error::InvalidParameter(
+                "cannot train a quantizer on an empty index: insert points first".into(),
+            ));
+        }
+        let dim = store.dim;
+        let live = || {
+            (0..store.slot_count() as u32)
+                .filter(|&s| store.is_live(s))
+                .map(|s| store.vector(s))
+        };
+        let codes = match config {
+            Quantization::Scalar { quantile } => Codes::Int8 {
+                quantizer: ScalarQuantizer::train(live(), dim, quantile)?,
+                codes: Vec::new(),
+                sums: Vec::new(),
+            },
+            Quantization::Binary => Codes::Binary {
+                quantizer: BinaryQuantizer::train(live(), dim)?,
+                words: Vec::new(),
+            },
+            Quantization::Product { m } => {
+                // k-means costs n · 256 · dim per round: train on an evenly
+                // strided sample (deterministic, as everything in the core).
+                let n = store.live;
+                let step = n.div_ceil(PQ_TRAIN_MAX).max(1);
+                let mut sample = Vec::with_capacity(n.min(PQ_TRAIN_MAX) * dim);
+                live()
+                    .step_by(step)
+                    .for_each(|v| sample.extend_from_slice(v));
+                Codes::Product {
+                    quantizer: ProductQuantizer::train(&sample, dim, m, PQ_ITERATIONS, PQ_SEED)?,
+                    codes: Vec::new(),
+                }
+            }
+        };
+        let mut out = QuantizedVectors { config, codes };
+        out.reserve(store.slot_count());
+        for s in 0..store.slot_count() as u32 {
+            out.set(s, store.vector(s));
+        }
+        Ok(out)
+    }
+
+    /// Number of slots with a code.
+    pub(crate) fn len(&self) -> usize {
+        match &self.codes {
+            Codes::Int8 { sums, .. } => sums.len(),
+            Codes::Binary { quantizer, words } => words.len() / quantizer.words(),
+            Codes::Product { quantizer, codes } => codes.len() / quantizer.m(),
+        }
+    }
+
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        match &mut self.codes {
+            Codes::Int8 {
+                quantizer,
+                codes,
+                sums,
+            } => {
+                codes.reserve_exact(additional * quantizer.dim());
+                sums.reserve_exact(additional);
+            }
+            Codes::Binary { quantizer, words } => {
+                words.reserve_exact(additional * quantizer.words());
+            }
+            Codes::Product { quantizer, codes } => {
+                codes.reserve_exact(additional * quantizer.m());
+            }
+        }
+    }
+
+    /// Stores the code of the prepared vector `v` for `slot`, which is an
+    /// existing slot or the next new one.
+    pub(crate) fn set(&mut self, slot: u32, v: &[f32]) {
+        let s = slot as usize;
+        debug_assert!(s <= self.len(), "slot beyond the end");
+        fn put<T: Copy>(data: &mut Vec<T>, s: usize, code: &[T]) {
+            let w = code.len();
+            if s * w == data.len() {
+                data.extend_from_slice(code);
+            } else {
+                data[s * w..(s + 1) * w].copy_from_slice(code);
+            }
+        }
+        match &mut self.codes {
+            Codes::Int8 {
+                quantizer,
+                codes,
+                sums,
+            } => {
+                let code = quantizer.encode(v);
+                let sum = CodeSums::of(&code);
+                put(codes, s, &code);
+                if s == sums.len() {
+                    sums.push(sum);
+                } else {
+                    sums[s] = sum;
+                }
+            }
+            Codes::Binary { quantizer, words } => put(words, s, &quantizer.encode(v)),
+            Codes::Product { quantizer, codes } => {
+                let code = quantizer
+                    .encode(v)
+                    .expect("vector length checked by the index");
+                put(codes, s, &code);
+            }
+        }
+    }
+
+    /// Keeps the first `n` slots.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        match &mut self.codes {
+            Codes::Int8 {
+                quantizer,
+                codes,
+                sums,
+            } => {
+                codes.truncate(n * quantizer.dim());
+                sums.truncate(n);
+            }
+            Codes::Binary { quantizer, words } => words.truncate(n * quantizer.words()),
+            Codes::Product { quantizer, codes } => codes.truncate(n * quantizer.m()),
+        }
+    }
+
+    /// Moves the code of slot `order[i]` to slot `i`.
+    pub(crate) fn permute(&mut self, order: &[u32]) {
+        match &mut self.codes {
+            Codes::Int8 {
+                quantizer,
+                codes,
+                sums,
+            } => {
+                permute_rows(codes, quantizer.dim(), order);
+                permute_rows(sums, 1, order);
+            }
+            Codes::Binary { quantizer, words } => permute_rows(words, quantizer.words(), order),
+            Codes::Product { quantizer, codes } => permute_rows(codes, quantizer.m(), order),
+        }
+    }
+
+    /// Keeps only the codes of `slots`, in that order (for writing the
+    /// live points of a flat index).
+    pub(crate) fn permute_keep(&mut self, slots: &[u32]) {
+        fn pick<T: Copy>(data: &mut Vec<T>, width: usize, slots: &[u32]) {
+            let mut out = Vec::with_capacity(slots.len() * width);
+            for &s in slots {
+                let s = s as usize;
+                out.extend_from_slice(&data[s * width..(s + 1) * width]);
+            }
+            *data = out;
+        }
+        match &mut self.codes {
+            Codes::Int8 {
+                quantizer,
+                codes,
+                sums,
+            } => {
+                pick(codes, quantizer.dim(), slots);
+                pick(sums, 1, slots);
+            }
+            Codes::Binary { quantizer, words } => pick(words, quantizer.words(), slots),
+            Codes::Product { quantizer, codes } => pick(codes, quantizer.m(), slots),
+        }
+    }
+
+    /// Bytes of one code (the quantized part of one vector).
+    pub(crate) fn code_bytes(&self) -> usize {
+        match &self.codes {
+            Codes::Int8 { quantizer, .. } => quantizer.dim() + core::mem::size_of::<CodeSums>(),
+            Codes::Binary { quantizer, .. } => quantizer.words() * 8,
+            Codes::Product { quantizer, .. } => quantizer.m(),
+        }
+    }
+
+    /// Bytes held (codes and quantizer), by capacity.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        match &self.codes {
+            Codes::Int8 { codes, sums, .. } => {
+                codes.capacity() + sums.capacity() * core::mem::size_of::<CodeSums>() + 8
+            }
+            Codes::Binary { quantizer, words } => words.capacity() * 8 + quantizer.dim() * 4,
+            Codes::Product { quantizer, codes } => codes.capacity() + quantizer.dim() * 256 * 4,
+        }
+    }
+
+    /// The persisted form.
+    pub(crate) fn to_body(&self) -> QuantBody {
+        let kind = match &self.codes {
+            Codes::Int8 {
+                quantizer, codes, ..
+            } => {
+                let (offset, step) = quantizer.parts();
+                QuantKindBody::Int8 {
+                    offset,
+                    step,
+                    codes: codes.clone(),
+                }
+            }
+            Codes::Binary { quantizer, words } => QuantKindBody::Binary {
+                means: quantizer.means().to_vec(),
+                words: words.clone(),
+            },
+            Codes::Product { quantizer, codes } => QuantKindBody::Product {
+                quantizer: quantizer.clone(),
+                codes: codes.clone(),
+            },
+        };
+        let config = match self.config {
+            Quantization::Scalar { quantile } => ConfigBody::Scalar { quantile },
+            Quantization::Binary => ConfigBody::Binary,
+            Quantization::Product { m } => ConfigBody::Product { m: m as u32 },
+        };
+        QuantBody { config, kind }
+    }
+
+    /// Loads the persisted form for an index of `slots` slots of `dim`
+    /// components under `metric`; any inconsistency is [`Error::Corrupted`].
+    pub(crate) fn from_body(
+        b: QuantBody,
+        dim: usize,
+        metric: Metric,
+        slots: usize,
+    ) -> Result<Self> {
+        let bad = |what: &str| Error::Corrupted(alloc::format!("quantized vectors: {what}"));
+        let config = match b.config {
+            ConfigBody::Scalar { quantile } => Quantization::Scalar { quantile },
+            ConfigBody::Binary => Quantization::Binary,
+            ConfigBody::Product { m } => Quantization::Product { m: m as usize },
+        };
+        config
+            .check(dim, metric)
+            .map_err(|e| bad(&alloc::format!("{e}")))?;
+        let codes = match (config, b.kind) {
+            (
+                Quantization::Scalar { .. },
+                QuantKindBody::Int8 {
+                    offset,
+                    step,
+                    codes,
+                },
+            ) => {
+                if !offset.is_finite() || !step.is_finite() || step < 0.0 {
+                    return Err(bad("calibration is not finite"));
+                }
+                if codes.len() != slots * dim {
+                    return Err(bad("code count disagrees with the point count"));
+                }
+                if codes.contains(&i8::MIN) {
+                    return Err(bad("code out of range"));
+                }
+                let sums = codes.chunks_exact(dim).map(CodeSums::of).collect();
+                Codes::Int8 {
+                    quantizer: ScalarQuantizer::from_parts(dim, offset, step),
+                    codes,
+                    sums,
+                }
+            }
+            (Quantization::Binary, QuantKindBody::Binary { means, words }) => {
+                if means.len() != dim || means.iter().any(|x| !x.is_finite()) {
+                    return Err(bad("bad centre"));
+                }
+                let quantizer = BinaryQuantizer::with_means(means);
+                if words.len() != slots * quantizer.words() {
+                    return Err(bad("code count disagrees with the point count"));
+                }
+                Codes::Binary { quantizer, words }
+            }
+            (Quantization::Product { m }, QuantKindBody::Product { quantizer, codes }) => {
+                quantizer.check()?;
+                if quantizer.dim() != dim || quantizer.m() != m {
+                    return Err(bad("quantizer shape disagrees with the index"));
+                }
+                if codes.len() != slots * m {
+                    return Err(bad("code count disagrees with the point count"));
+                }
+                if codes.iter().any(|&c| c as usize >= quantizer.centroids()) {
+                    return Err(bad("code names a missing centroid"));
+                }
+                Codes::Product { quantizer, codes }
+            }
+            _ => return Err(bad("codes disagree with the configuration")),
+        };
+        Ok(QuantizedVectors { config, codes })
+    }
+}
+
+/// Persisted quantization configuration.
+#[derive(Debug, bincode::Encode, bincode::Decode)]
+pub(crate) enum ConfigBody {
+    Scalar { quantile: f32 },
+    Binary,
+    Product { m: u32 },
+}
+
+/// Persisted quantizer and codes. Int8 code sums are recomputed on load.
+#[derive(Debug, bincode::Encode, bincode::Decode)]
+pub(crate) enum QuantKindBody {
+    Int8 {
+        offset: f32,
+        step: f32,
+        codes: Vec<i8>,
+    },
+    Binary {
+        means: Vec<f32>,
+        words: Vec<u64>,
+    },
+    Product {
+        quantizer: ProductQuantizer,
+        codes: Vec<u8>,
+    },
+}
+
+/// Persisted quantized vectors.
+#[derive(Debug, bincode::Encode, bincode::Decode)]
+pub(crate) struct QuantBody {
+    config: ConfigBody,
+    kind: QuantKindBody,
+}
