@@ -4,7 +4,7 @@
 //! ```text
 //! grape-bench quant --data DIR --dataset NAME [--out DIR] [--ef LIST] [--k 10]
 //!                   [--pq-m LIST] [--oversampling LIST] [--limit-queries N]
-//!                   [--index-cache FILE]
+//!                   [--index-cache FILE] [--quantile Q]
 //! ```
 //! Writes `OUT/grape-<variant>-NAME.json` for the variants `float`, `int8`
 //! (codes only, no rescoring), `int8-rescore`, `binary-rescore` and
@@ -143,9 +143,15 @@ pub fn run(o: &Opts) -> Res<()> {
         )?;
     }
 
+    let quantile: f32 =
+        o.get("quantile")
+            .map_or(Ok(grape_core::quant::scalar::DEFAULT_QUANTILE), |q| {
+                q.parse()
+                    .map_err(|_| format!("--quantile: not a number: {q}"))
+            })?;
     let t = Instant::now();
     index
-        .quantize(Quantization::int8())
+        .quantize(Quantization::Scalar { quantile })
         .map_err(|e| e.to_string())?;
     let train = t.elapsed().as_secs_f64();
     let mut int8_over = vec![(1.0, rescored(1.0))];

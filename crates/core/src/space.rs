@@ -12,7 +12,7 @@ use crate::distance::prefetch;
 use crate::metric::Metric;
 use crate::quant::QuantSearch;
 use crate::quant::pq::{ProductQuantizer, Table};
-use crate::quant::scalar::{CodeSums, ScalarQuantizer};
+use crate::quant::scalar::{QueryCode, ScalarQuantizer};
 use crate::quant::vectors::{Codes, QuantizedVectors};
 use crate::search::{Cand, Filter};
 use crate::store::PointStore;
@@ -113,23 +113,17 @@ impl Space for FloatSpace<'_> {
     }
 }
 
-/// Int8 codes (see [`crate::quant::scalar`]); the query is quantized too,
-/// so that distances are one integer dot product plus the affine correction.
+/// Int8 codes (see [`crate::quant::scalar`]); the query, scaled per
+/// dimension, is quantized with its own scale, so that a distance is one
+/// integer dot product plus a correction.
 pub(crate) struct Int8Space<'a> {
     pub(crate) quantizer: &'a ScalarQuantizer,
     pub(crate) codes: &'a [i8],
-    pub(crate) sums: &'a [CodeSums],
+    pub(crate) norms: &'a [f32],
     pub(crate) dim: usize,
     /// True for `Euclid`; else `Cosine` or `Dot` (others are refused when
     /// quantizing).
     pub(crate) euclid: bool,
-}
-
-/// A query in an [`Int8Space`].
-#[derive(Default)]
-pub(crate) struct Int8Query {
-    codes: Vec<i8>,
-    sums: CodeSums,
 }
 
 impl Int8Space<'_> {
@@ -141,26 +135,25 @@ impl Int8Space<'_> {
 }
 
 impl Space for Int8Space<'_> {
-    type Query = Int8Query;
+    type Query = QueryCode;
 
-    fn encode(&self, prepared: &[f32], q: &mut Int8Query) {
-        q.codes = self.quantizer.encode(prepared);
-        q.sums = CodeSums::of(&q.codes);
+    fn encode(&self, prepared: &[f32], q: &mut QueryCode) {
+        *q = self.quantizer.query(prepared);
     }
 
-    fn load(&self, slot: u32, q: &mut Int8Query) {
-        q.codes.clear();
-        q.codes.extend_from_slice(self.code(slot));
-        q.sums = self.sums[slot as usize];
+    fn load(&self, slot: u32, q: &mut QueryCode) {
+        *q = self
+            .quantizer
+            .query(&self.quantizer.decode(self.code(slot)));
     }
 
     #[inline(always)]
-    fn dist(&self, q: &Int8Query, slot: u32) -> f32 {
-        let (c, s) = (self.code(slot), self.sums[slot as usize]);
+    fn dist(&self, q: &QueryCode, slot: u32) -> f32 {
+        let c = self.code(slot);
         if self.euclid {
-            self.quantizer.l2_squared(&q.codes, q.sums, c, s)
+            self.quantizer.l2_squared(q, c, self.norms[slot as usize])
         } else {
-            -self.quantizer.dot(&q.codes, q.sums, c, s)
+            -self.quantizer.dot(q, c)
         }
     }
 
@@ -391,18 +384,18 @@ impl SpaceOf for FloatOf {
 /// Int8 codes.
 pub(crate) struct Int8Of;
 impl SpaceOf for Int8Of {
-    type Q = Int8Query;
+    type Q = QueryCode;
     type S<'a> = Int8Space<'a>;
     fn view<'a>(store: &'a PointStore, quant: Option<&'a QuantizedVectors>) -> Int8Space<'a> {
         match quant.map(|q| &q.codes) {
             Some(Codes::Int8 {
                 quantizer,
                 codes,
-                sums,
+                norms,
             }) => Int8Space {
                 quantizer,
                 codes,
-                sums,
+                norms,
                 dim: store.dim,
                 euclid: store.metric == Metric::Euclid,
             },

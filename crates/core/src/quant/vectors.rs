@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use super::binary::BinaryQuantizer;
 use super::pq::ProductQuantizer;
-use super::scalar::{CodeSums, ScalarQuantizer};
+use super::scalar::ScalarQuantizer;
 use super::{PQ_ITERATIONS, PQ_SEED, PQ_TRAIN_MAX, Quantization};
 use crate::error::{Error, Result};
 use crate::metric::Metric;
@@ -18,7 +18,8 @@ pub(crate) enum Codes {
         quantizer: ScalarQuantizer,
         /// `slots × dim` codes.
         codes: Vec<i8>,
-        sums: Vec<CodeSums>,
+        /// Squared norm of each decoded vector.
+        norms: Vec<f32>,
     },
     Binary {
         quantizer: BinaryQuantizer,
@@ -63,7 +64,7 @@ impl QuantizedVectors {
             Quantization::Scalar { quantile } => Codes::Int8 {
                 quantizer: ScalarQuantizer::train(live(), dim, quantile)?,
                 codes: Vec::new(),
-                sums: Vec::new(),
+                norms: Vec::new(),
             },
             Quantization::Binary => Codes::Binary {
                 quantizer: BinaryQuantizer::train(live(), dim)?,
@@ -95,7 +96,7 @@ impl QuantizedVectors {
     /// Number of slots with a code.
     pub(crate) fn len(&self) -> usize {
         match &self.codes {
-            Codes::Int8 { sums, .. } => sums.len(),
+            Codes::Int8 { norms, .. } => norms.len(),
             Codes::Binary { quantizer, words } => words.len() / quantizer.words(),
             Codes::Product { quantizer, codes } => codes.len() / quantizer.m(),
         }
@@ -106,10 +107,10 @@ impl QuantizedVectors {
             Codes::Int8 {
                 quantizer,
                 codes,
-                sums,
+                norms,
             } => {
                 codes.reserve_exact(additional * quantizer.dim());
-                sums.reserve_exact(additional);
+                norms.reserve_exact(additional);
             }
             Codes::Binary { quantizer, words } => {
                 words.reserve_exact(additional * quantizer.words());
@@ -137,16 +138,12 @@ impl QuantizedVectors {
             Codes::Int8 {
                 quantizer,
                 codes,
-                sums,
+                norms,
             } => {
                 let code = quantizer.encode(v);
-                let sum = CodeSums::of(&code);
+                let norm = quantizer.norm_sq(&code);
                 put(codes, s, &code);
-                if s == sums.len() {
-                    sums.push(sum);
-                } else {
-                    sums[s] = sum;
-                }
+                put(norms, s, &[norm]);
             }
             Codes::Binary { quantizer, words } => put(words, s, &quantizer.encode(v)),
             Codes::Product { quantizer, codes } => {
@@ -164,10 +161,10 @@ impl QuantizedVectors {
             Codes::Int8 {
                 quantizer,
                 codes,
-                sums,
+                norms,
             } => {
                 codes.truncate(n * quantizer.dim());
-                sums.truncate(n);
+                norms.truncate(n);
             }
             Codes::Binary { quantizer, words } => words.truncate(n * quantizer.words()),
             Codes::Product { quantizer, codes } => codes.truncate(n * quantizer.m()),
@@ -180,10 +177,10 @@ impl QuantizedVectors {
             Codes::Int8 {
                 quantizer,
                 codes,
-                sums,
+                norms,
             } => {
                 permute_rows(codes, quantizer.dim(), order);
-                permute_rows(sums, 1, order);
+                permute_rows(norms, 1, order);
             }
             Codes::Binary { quantizer, words } => permute_rows(words, quantizer.words(), order),
             Codes::Product { quantizer, codes } => permute_rows(codes, quantizer.m(), order),
@@ -205,10 +202,10 @@ impl QuantizedVectors {
             Codes::Int8 {
                 quantizer,
                 codes,
-                sums,
+                norms,
             } => {
                 pick(codes, quantizer.dim(), slots);
-                pick(sums, 1, slots);
+                pick(norms, 1, slots);
             }
             Codes::Binary { quantizer, words } => pick(words, quantizer.words(), slots),
             Codes::Product { quantizer, codes } => pick(codes, quantizer.m(), slots),
@@ -218,7 +215,7 @@ impl QuantizedVectors {
     /// Bytes of one code (the quantized part of one vector).
     pub(crate) fn code_bytes(&self) -> usize {
         match &self.codes {
-            Codes::Int8 { quantizer, .. } => quantizer.dim() + core::mem::size_of::<CodeSums>(),
+            Codes::Int8 { quantizer, .. } => quantizer.dim() + 4,
             Codes::Binary { quantizer, .. } => quantizer.words() * 8,
             Codes::Product { quantizer, .. } => quantizer.m(),
         }
@@ -227,9 +224,11 @@ impl QuantizedVectors {
     /// Bytes held (codes and quantizer), by capacity.
     pub(crate) fn memory_bytes(&self) -> usize {
         match &self.codes {
-            Codes::Int8 { codes, sums, .. } => {
-                codes.capacity() + sums.capacity() * core::mem::size_of::<CodeSums>() + 8
-            }
+            Codes::Int8 {
+                quantizer,
+                codes,
+                norms,
+            } => codes.capacity() + norms.capacity() * 4 + quantizer.dim() * 8,
             Codes::Binary { quantizer, words } => words.capacity() * 8 + quantizer.dim() * 4,
             Codes::Product { quantizer, codes } => codes.capacity() + quantizer.dim() * 256 * 4,
         }
@@ -241,10 +240,10 @@ impl QuantizedVectors {
             Codes::Int8 {
                 quantizer, codes, ..
             } => {
-                let (offset, step) = quantizer.parts();
+                let (offsets, steps) = quantizer.parts();
                 QuantKindBody::Int8 {
-                    offset,
-                    step,
+                    offsets: offsets.to_vec(),
+                    steps: steps.to_vec(),
                     codes: codes.clone(),
                 }
             }
@@ -286,12 +285,17 @@ impl QuantizedVectors {
             (
                 Quantization::Scalar { .. },
                 QuantKindBody::Int8 {
-                    offset,
-                    step,
+                    offsets,
+                    steps,
                     codes,
                 },
             ) => {
-                if !offset.is_finite() || !step.is_finite() || step < 0.0 {
+                if offsets.len() != dim || steps.len() != dim {
+                    return Err(bad("calibration length disagrees with the dimension"));
+                }
+                let finite = offsets.iter().all(|x| x.is_finite())
+                    && steps.iter().all(|s| s.is_finite() && *s >= 0.0);
+                if !finite {
                     return Err(bad("calibration is not finite"));
                 }
                 if codes.len() != slots * dim {
@@ -300,11 +304,15 @@ impl QuantizedVectors {
                 if codes.contains(&i8::MIN) {
                     return Err(bad("code out of range"));
                 }
-                let sums = codes.chunks_exact(dim).map(CodeSums::of).collect();
+                let quantizer = ScalarQuantizer::from_parts(offsets, steps);
+                let norms = codes
+                    .chunks_exact(dim)
+                    .map(|c| quantizer.norm_sq(c))
+                    .collect();
                 Codes::Int8 {
-                    quantizer: ScalarQuantizer::from_parts(dim, offset, step),
+                    quantizer,
                     codes,
-                    sums,
+                    norms,
                 }
             }
             (Quantization::Binary, QuantKindBody::Binary { means, words }) => {
@@ -344,12 +352,12 @@ pub(crate) enum ConfigBody {
     Product { m: u32 },
 }
 
-/// Persisted quantizer and codes. Int8 code sums are recomputed on load.
+/// Persisted quantizer and codes. Int8 norms are recomputed on load.
 #[derive(Debug, bincode::Encode, bincode::Decode)]
 pub(crate) enum QuantKindBody {
     Int8 {
-        offset: f32,
-        step: f32,
+        offsets: Vec<f32>,
+        steps: Vec<f32>,
         codes: Vec<i8>,
     },
     Binary {
