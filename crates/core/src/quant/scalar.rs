@@ -94,11 +94,10 @@ impl ScalarQuantizer {
                 "quantile must be in [0.5, 1], got {quantile}"
             )));
         }
-        // Reservoir sample of whole vectors, stored dimension-major.
+        // Reservoir sample of whole vectors.
         let mut sample: Vec<&[f32]> = Vec::new();
-        let mut seen: u64 = 0;
         let mut rng = Rng::new(SAMPLE_SEED);
-        for v in vectors {
+        for (seen, v) in (0u64..).zip(vectors) {
             check(v, dim)?;
             if sample.len() < MAX_SAMPLE {
                 sample.push(v);
@@ -108,7 +107,6 @@ impl ScalarQuantizer {
                     sample[j] = v;
                 }
             }
-            seen += 1;
         }
         if sample.is_empty() {
             return Err(Error::InvalidParameter(
