@@ -280,7 +280,7 @@ impl Ctx<'_> {
             vb = index.vector_bytes_per_point(),
             vm = index.vector_memory_bytes(),
             gb = index.graph_memory_bytes(),
-            notes = notes,
+            notes = notes.replace(['"', '\\'], "'"),
             pts = pts.join(", "),
         );
         let file = format!("{}/grape-{variant}-{}.json", self.out, self.name);

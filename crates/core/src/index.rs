@@ -285,6 +285,7 @@ pub(crate) struct FlatBody {
 pub(crate) enum Body {
     Flat(FlatBody),
     Hnsw(crate::hnsw::persist::HnswBody),
+    Collection(crate::collection::persist::CollectionBody),
 }
 
 /// The body of format version 1.
@@ -321,6 +322,9 @@ impl AnyIndex {
         match open_body(bytes)? {
             Body::Flat(b) => FlatIndex::from_body(b).map(AnyIndex::Flat),
             Body::Hnsw(b) => Hnsw::from_body(b).map(|h| AnyIndex::Hnsw(Box::new(h))),
+            Body::Collection(_) => Err(Error::Corrupted(
+                "bytes hold a collection, not an index: use Collection::from_bytes".into(),
+            )),
         }
     }
 

@@ -40,7 +40,10 @@ pub mod sparse;
 mod store;
 pub mod text;
 
-pub use collection::{Collection, CollectionConfig, PointData, ScoredPoint, TextConfig};
+pub use collection::{
+    Collection, CollectionConfig, CollectionStats, DenseQuantization, PointData, ScoredPoint,
+    TextConfig,
+};
 pub use error::{Error, Result};
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use hnsw::{Hnsw, HnswConfig};

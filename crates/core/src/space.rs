@@ -392,6 +392,7 @@ impl SpaceOf for Int8Of {
                 quantizer,
                 codes,
                 norms,
+                ..
             }) => Int8Space {
                 quantizer,
                 codes,

@@ -1,6 +1,7 @@
 //! Public-API tests of grape-core, one binary (see STYLE.md, Tests).
 
 mod churn;
+mod collection;
 mod errors;
 mod filter;
 mod format;

@@ -194,7 +194,7 @@ fn codes_only_index() {
     h.drop_originals().unwrap();
     assert!(!h.keeps_originals());
     assert_eq!(h.vector(5), None);
-    assert_eq!(h.vector_bytes_per_point(), 64 + 4);
+    assert_eq!(h.vector_bytes_per_point(), 64);
     for (id, v) in rest {
         h.upsert(*id, v).unwrap();
     }

@@ -7,6 +7,7 @@
 //! indexes as their internal id, so one filter evaluation serves them all.
 //! Text fields index the string payload value of the same name.
 
+pub(crate) mod persist;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -15,9 +16,11 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::VectorIndex;
 use crate::error::{Error, Result};
 use crate::hnsw::{Hnsw, HnswConfig};
 use crate::payload::{FieldSchema, Filter, Payload, PayloadStore, PointId};
+use crate::quant::Quantization;
 use crate::query::{QueryRequest, execute};
 use crate::sparse::{Modifier, SparseIndex, SparseVector};
 use crate::text::{Bm25Params, TextIndex, Tokenizer};
@@ -41,6 +44,40 @@ pub struct CollectionConfig {
     pub sparse: BTreeMap<String, Modifier>,
     /// BM25 text fields by payload field name.
     pub text: BTreeMap<String, TextConfig>,
+    /// Quantization of dense vectors, by vector name.
+    pub quantization: BTreeMap<String, DenseQuantization>,
+}
+
+/// How a dense vector is quantized.
+///
+/// The quantizer is trained once the vector's index holds
+/// [`QUANTIZE_AFTER`] points (before that, searches use the originals), and
+/// again on [`Collection::optimize`] while the originals are kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DenseQuantization {
+    /// The quantization.
+    pub quantization: Quantization,
+    /// Keep the original `f32` vectors in memory for rescoring (default
+    /// true). Without them the index holds only codes: searches cannot
+    /// rescore, the stored vectors cannot be read back and the quantizer is
+    /// never retrained.
+    pub keep_originals: bool,
+}
+
+/// Points a dense index must hold before its quantizer is trained.
+pub const QUANTIZE_AFTER: usize = 1000;
+
+/// Sizes of a collection, for monitoring.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CollectionStats {
+    /// Number of points.
+    pub points: usize,
+    /// Per dense vector: `(name, live points, vector bytes, graph bytes)`.
+    pub dense: Vec<(String, usize, usize, usize)>,
+    /// Bytes held by sparse indexes.
+    pub sparse_bytes: usize,
+    /// Bytes held by text indexes.
+    pub text_bytes: usize,
 }
 
 /// One point to upsert.
@@ -95,8 +132,17 @@ pub struct Collection {
 }
 
 impl Collection {
-    /// An empty collection; errors if a dense config is invalid.
+    /// An empty collection; errors if a dense config is invalid, or a
+    /// quantization names an unknown vector or does not fit it.
     pub fn new(config: CollectionConfig) -> Result<Self> {
+        for (name, q) in &config.quantization {
+            let Some(c) = config.dense.get(name) else {
+                return Err(Error::InvalidConfig(alloc::format!(
+                    "quantization for unknown dense vector {name:?}"
+                )));
+            };
+            q.quantization.check(c.dim, c.metric)?;
+        }
         let dense = config
             .dense
             .iter()
@@ -174,7 +220,64 @@ impl Collection {
             }
             self.payloads.set(offset, p.id, p.payload);
         }
+        self.quantize_ready(false)
+    }
+
+    /// Trains the quantizer of every dense vector configured for one that
+    /// holds at least [`QUANTIZE_AFTER`] points and has none yet (or, with
+    /// `retrain`, keeps its originals), dropping originals as configured.
+    fn quantize_ready(&mut self, retrain: bool) -> Result<()> {
+        for (name, q) in &self.config.quantization {
+            let index = self.dense.get_mut(name).expect("checked at creation");
+            let due = if retrain {
+                index.keeps_originals() && !index.is_empty()
+            } else {
+                index.quantization().is_none() && index.len() >= QUANTIZE_AFTER
+            };
+            if due {
+                index.quantize(q.quantization)?;
+                if !q.keep_originals {
+                    index.drop_originals()?;
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Prepares the collection for searching after bulk changes: compacts
+    /// deleted points out of the graphs and (re)trains the quantizers on
+    /// all current points.
+    pub fn optimize(&mut self) -> Result<()> {
+        for index in self.dense.values_mut() {
+            index.compact();
+        }
+        self.quantize_ready(true)
+    }
+
+    /// Sizes of the collection.
+    pub fn stats(&self) -> CollectionStats {
+        CollectionStats {
+            points: self.len(),
+            dense: self
+                .dense
+                .iter()
+                .map(|(n, h)| {
+                    (
+                        n.clone(),
+                        h.len(),
+                        h.vector_memory_bytes(),
+                        h.graph_memory_bytes(),
+                    )
+                })
+                .collect(),
+            sparse_bytes: self.sparse.values().map(|s| s.memory_bytes()).sum(),
+            text_bytes: self.text.values().map(|t| t.memory_bytes()).sum(),
+        }
+    }
+
+    /// Indexed payload keys with their schemas.
+    pub fn payload_index_fields(&self) -> Vec<(String, FieldSchema)> {
+        self.payloads.index_fields()
     }
 
     fn check(&self, p: &PointData) -> Result<()> {

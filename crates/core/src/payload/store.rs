@@ -135,6 +135,14 @@ impl PayloadStore {
         self.indexes.len() != before
     }
 
+    /// Every indexed key with its schema, in creation order.
+    pub fn index_fields(&self) -> Vec<(alloc::string::String, FieldSchema)> {
+        self.indexes
+            .iter()
+            .map(|i| (i.path.as_str().into(), i.schema))
+            .collect()
+    }
+
     /// The schema of the index on key `field`, if there is one.
     pub fn index_schema(&self, field: &str) -> Option<FieldSchema> {
         let path = KeyPath::parse(field).ok()?;

@@ -18,8 +18,10 @@ pub(crate) enum Codes {
         quantizer: ScalarQuantizer,
         /// `slots × dim` codes.
         codes: Vec<i8>,
-        /// Squared norm of each decoded vector.
+        /// Squared norm of each decoded vector, for `Euclid` only (empty
+        /// otherwise: dot and cosine estimates do not need it).
         norms: Vec<f32>,
+        euclid: bool,
     },
     Binary {
         quantizer: BinaryQuantizer,
@@ -65,6 +67,7 @@ impl QuantizedVectors {
                 quantizer: ScalarQuantizer::train(live(), dim, quantile)?,
                 codes: Vec::new(),
                 norms: Vec::new(),
+                euclid: store.metric == Metric::Euclid,
             },
             Quantization::Binary => Codes::Binary {
                 quantizer: BinaryQuantizer::train(live(), dim)?,
@@ -96,7 +99,9 @@ impl QuantizedVectors {
     /// Number of slots with a code.
     pub(crate) fn len(&self) -> usize {
         match &self.codes {
-            Codes::Int8 { norms, .. } => norms.len(),
+            Codes::Int8 {
+                quantizer, codes, ..
+            } => codes.len() / quantizer.dim(),
             Codes::Binary { quantizer, words } => words.len() / quantizer.words(),
             Codes::Product { quantizer, codes } => codes.len() / quantizer.m(),
         }
@@ -108,9 +113,12 @@ impl QuantizedVectors {
                 quantizer,
                 codes,
                 norms,
+                euclid,
             } => {
                 codes.reserve_exact(additional * quantizer.dim());
-                norms.reserve_exact(additional);
+                if *euclid {
+                    norms.reserve_exact(additional);
+                }
             }
             Codes::Binary { quantizer, words } => {
                 words.reserve_exact(additional * quantizer.words());
@@ -139,11 +147,13 @@ impl QuantizedVectors {
                 quantizer,
                 codes,
                 norms,
+                euclid,
             } => {
                 let code = quantizer.encode(v);
-                let norm = quantizer.norm_sq(&code);
+                if *euclid {
+                    put(norms, s, &[quantizer.norm_sq(&code)]);
+                }
                 put(codes, s, &code);
-                put(norms, s, &[norm]);
             }
             Codes::Binary { quantizer, words } => put(words, s, &quantizer.encode(v)),
             Codes::Product { quantizer, codes } => {
@@ -162,6 +172,7 @@ impl QuantizedVectors {
                 quantizer,
                 codes,
                 norms,
+                ..
             } => {
                 codes.truncate(n * quantizer.dim());
                 norms.truncate(n);
@@ -178,9 +189,12 @@ impl QuantizedVectors {
                 quantizer,
                 codes,
                 norms,
+                euclid,
             } => {
                 permute_rows(codes, quantizer.dim(), order);
-                permute_rows(norms, 1, order);
+                if *euclid {
+                    permute_rows(norms, 1, order);
+                }
             }
             Codes::Binary { quantizer, words } => permute_rows(words, quantizer.words(), order),
             Codes::Product { quantizer, codes } => permute_rows(codes, quantizer.m(), order),
@@ -203,9 +217,12 @@ impl QuantizedVectors {
                 quantizer,
                 codes,
                 norms,
+                euclid,
             } => {
                 pick(codes, quantizer.dim(), slots);
-                pick(norms, 1, slots);
+                if *euclid {
+                    pick(norms, 1, slots);
+                }
             }
             Codes::Binary { quantizer, words } => pick(words, quantizer.words(), slots),
             Codes::Product { quantizer, codes } => pick(codes, quantizer.m(), slots),
@@ -215,7 +232,9 @@ impl QuantizedVectors {
     /// Bytes of one code (the quantized part of one vector).
     pub(crate) fn code_bytes(&self) -> usize {
         match &self.codes {
-            Codes::Int8 { quantizer, .. } => quantizer.dim() + 4,
+            Codes::Int8 {
+                quantizer, euclid, ..
+            } => quantizer.dim() + if *euclid { 4 } else { 0 },
             Codes::Binary { quantizer, .. } => quantizer.words() * 8,
             Codes::Product { quantizer, .. } => quantizer.m(),
         }
@@ -228,6 +247,7 @@ impl QuantizedVectors {
                 quantizer,
                 codes,
                 norms,
+                ..
             } => codes.capacity() + norms.capacity() * 4 + quantizer.dim() * 8,
             Codes::Binary { quantizer, words } => words.capacity() * 8 + quantizer.dim() * 4,
             Codes::Product { quantizer, codes } => codes.capacity() + quantizer.dim() * 256 * 4,
@@ -305,14 +325,20 @@ impl QuantizedVectors {
                     return Err(bad("code out of range"));
                 }
                 let quantizer = ScalarQuantizer::from_parts(offsets, steps);
-                let norms = codes
-                    .chunks_exact(dim)
-                    .map(|c| quantizer.norm_sq(c))
-                    .collect();
+                let euclid = metric == Metric::Euclid;
+                let norms = if euclid {
+                    codes
+                        .chunks_exact(dim)
+                        .map(|c| quantizer.norm_sq(c))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 Codes::Int8 {
                     quantizer,
                     codes,
                     norms,
+                    euclid,
                 }
             }
             (Quantization::Binary, QuantKindBody::Binary { means, words }) => {

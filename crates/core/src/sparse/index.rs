@@ -117,6 +117,11 @@ impl SparseIndex {
         self.docs.get(&id)
     }
 
+    /// Every stored `(id, vector)`, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &SparseVector)> + '_ {
+        self.docs.iter().map(|(&id, v)| (id, v))
+    }
+
     /// Inserts or replaces the vector of `id`. The vector is validated and
     /// stored sorted by index; an empty vector is stored too (the point
     /// then counts in `N` but matches no query). On error nothing changes.

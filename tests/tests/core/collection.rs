@@ -1,0 +1,215 @@
+//! Collections in the portable byte format: everything a collection holds
+//! (named dense vectors with and without quantization, sparse vectors,
+//! BM25 text, payloads and payload indexes, deleted points) survives
+//! `to_bytes` / `from_bytes`, answers queries the same, and keeps working.
+
+use std::collections::BTreeMap;
+
+use grape_core::payload::{FieldSchema, PointId};
+use grape_core::query::QueryRequest;
+use grape_core::sparse::{Modifier, SparseVector};
+use grape_core::text::{Bm25Params, Tokenizer};
+use grape_core::{
+    Collection, CollectionConfig, DenseQuantization, Error, HnswConfig, Metric, PointData,
+    Quantization, TextConfig,
+};
+use serde_json::json;
+
+const WORDS: [&str; 12] = [
+    "apple", "pear", "river", "stone", "cloud", "forest", "ocean", "sand", "light", "storm",
+    "bread", "glass",
+];
+
+fn config(keep_originals: bool) -> CollectionConfig {
+    let mut c = CollectionConfig::default();
+    c.dense.insert(
+        String::new(),
+        HnswConfig::new(32, Metric::Cosine).full_scan_threshold(0),
+    );
+    c.dense
+        .insert("small".into(), HnswConfig::new(8, Metric::Euclid));
+    c.quantization.insert(
+        String::new(),
+        DenseQuantization {
+            quantization: Quantization::int8(),
+            keep_originals,
+        },
+    );
+    c.sparse.insert("terms".into(), Modifier::Idf);
+    c.text.insert(
+        "body".into(),
+        TextConfig {
+            tokenizer: Tokenizer::new().english_stop_words(true),
+            bm25: Bm25Params::default(),
+        },
+    );
+    c
+}
+
+/// `n` points: clustered 32-d vectors, an 8-d vector on every other point,
+/// a sparse vector, a three-word body and a kind.
+fn points(n: usize, seed: u64) -> Vec<PointData> {
+    let big = grape_tests::clustered(n, 32, 8, seed);
+    let small = grape_tests::clustered(n, 8, 4, seed + 1);
+    (0..n)
+        .map(|i| {
+            let mut vectors = BTreeMap::from([(String::new(), big[i].clone())]);
+            if i % 2 == 0 {
+                vectors.insert("small".into(), small[i].clone());
+            }
+            let w = |k: usize| WORDS[(i * 7 + k * 5) % WORDS.len()];
+            let sparse = BTreeMap::from([(
+                "terms".to_string(),
+                SparseVector::new(vec![(i % 50) as u32, 1000], vec![1.0, 0.25]).unwrap(),
+            )]);
+            let id = if i % 10 == 3 {
+                PointId::Uuid(0x1234_5678_9abc_def0_u128 << 64 | i as u128)
+            } else {
+                PointId::Num(i as u64)
+            };
+            let body = format!("{} {} the {}", w(0), w(1), w(2));
+            let kind = ["a", "b", "c"][i % 3];
+            let payload = json!({"body": body, "kind": kind, "n": i});
+            PointData {
+                id,
+                vectors,
+                sparse,
+                payload: payload.as_object().unwrap().clone(),
+            }
+        })
+        .collect()
+}
+
+const QUERIES: [&str; 6] = [
+    r#"{"query": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+                  0.7, 0.8, 0.9, 1.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 0.1, 0.2],
+        "limit": 10, "filter": {"must": [{"key": "kind", "match": {"value": "b"}}]}}"#,
+    r#"{"query": [1, 0, 0, 0, 0, 0, 0, 1], "using": "small", "limit": 5}"#,
+    r#"{"query": {"indices": [7, 1000], "values": [1.0, 1.0]}, "using": "terms", "limit": 10}"#,
+    r#"{"query": {"text": "apple river storm"}, "using": "body", "limit": 10}"#,
+    r#"{"prefetch": [{"query": {"text": "forest ocean"}, "using": "body", "limit": 20},
+                     {"query": {"indices": [3], "values": [1.0]}, "using": "terms", "limit": 20}],
+        "query": {"fusion": "rrf"}, "limit": 10}"#,
+    r#"{"query": {"text": "glass bread"}, "using": "body", "limit": 10,
+        "filter": {"must": [{"key": "n", "range": {"gte": 100, "lt": 900}}]}}"#,
+];
+
+fn answers(c: &Collection) -> Vec<Vec<(PointId, f32)>> {
+    QUERIES
+        .iter()
+        .map(|q| {
+            let req = QueryRequest::from_json(q).unwrap();
+            let hits = c.query(&req).unwrap();
+            assert!(!hits.is_empty(), "no hits for {q}");
+            hits.iter().map(|h| (h.id, h.score)).collect()
+        })
+        .collect()
+}
+
+fn built(keep_originals: bool) -> Collection {
+    let mut c = Collection::new(config(keep_originals)).unwrap();
+    c.upsert(points(2_000, 5)).unwrap();
+    c.create_payload_index("kind", FieldSchema::Keyword)
+        .unwrap();
+    c.create_payload_index("n", FieldSchema::Integer).unwrap();
+    let gone: Vec<PointId> = (0..2_000)
+        .step_by(9)
+        .map(|i| PointId::Num(i as u64))
+        .collect();
+    c.delete(&gone);
+    c
+}
+
+#[test]
+fn round_trip_answers_the_same() {
+    for keep in [true, false] {
+        let c = built(keep);
+        let stats = c.stats();
+        assert_eq!(stats.points, c.len());
+        let bytes = c.to_bytes();
+        let back = Collection::from_bytes(&bytes).unwrap();
+        assert_eq!(back.len(), c.len());
+        assert_eq!(back.to_bytes(), bytes, "re-encoding is stable");
+        assert_eq!(answers(&back), answers(&c), "keep_originals {keep}");
+        assert_eq!(
+            back.config().quantization[""].keep_originals,
+            keep,
+            "quantization config survives"
+        );
+        assert_eq!(back.payload_index_fields().len(), 2);
+        let probe = PointId::Num(10);
+        assert_eq!(back.payload(&probe), c.payload(&probe));
+        assert_eq!(back.vector(&probe, "").is_some(), keep);
+        assert_eq!(back.vector(&probe, "small"), c.vector(&probe, "small"));
+    }
+}
+
+/// A loaded collection keeps working: upserts reuse freed offsets, deletes
+/// and filters agree with a collection that never went through bytes.
+#[test]
+fn loaded_collection_keeps_working() {
+    let mut a = built(true);
+    let mut b = Collection::from_bytes(&a.to_bytes()).unwrap();
+    let more = points(2_300, 6).split_off(2_000);
+    a.upsert(more.clone()).unwrap();
+    b.upsert(more).unwrap();
+    let kind_c = grape_core::payload::Filter::from_value(
+        &json!({"must": [{"key": "kind", "match": {"value": "c"}}]}),
+    )
+    .unwrap();
+    assert_eq!(a.delete_by_filter(&kind_c), b.delete_by_filter(&kind_c));
+    assert_eq!(a.len(), b.len());
+    assert_eq!(answers(&a), answers(&b));
+}
+
+/// Quantization starts once the index holds enough points; `optimize`
+/// retrains; a quantization for an unknown vector is refused.
+#[test]
+fn quantization_lifecycle() {
+    let mut c = Collection::new(config(true)).unwrap();
+    c.upsert(points(500, 7)).unwrap();
+    let before = c.stats();
+    c.upsert(points(1_200, 8)).unwrap();
+    let after = c.stats();
+    // Int8 codes (32 bytes a point) were added to the 128-byte originals.
+    assert!(after.dense[0].2 > before.dense[0].2, "{before:?} {after:?}");
+    c.optimize().unwrap();
+    assert_eq!(answers(&c).len(), QUERIES.len());
+
+    let mut bad = config(true);
+    bad.quantization.insert(
+        "nope".into(),
+        DenseQuantization {
+            quantization: Quantization::Binary,
+            keep_originals: true,
+        },
+    );
+    assert!(matches!(Collection::new(bad), Err(Error::InvalidConfig(_))));
+}
+
+/// Damaged collection bytes never load: every truncation and byte flips
+/// across the whole body give typed errors.
+#[test]
+fn damaged_bytes_are_rejected() {
+    let mut c = Collection::new(config(true)).unwrap();
+    c.upsert(points(60, 9)).unwrap();
+    let bytes = c.to_bytes();
+    for len in (0..bytes.len()).step_by(7) {
+        assert!(
+            Collection::from_bytes(&bytes[..len]).is_err(),
+            "truncated to {len}"
+        );
+    }
+    for at in (0..bytes.len()).step_by(5) {
+        let mut d = bytes.clone();
+        d[at] ^= 0x41;
+        assert!(Collection::from_bytes(&d).is_err(), "flip at {at}");
+    }
+    // Index bytes are not collection bytes, and the other way round.
+    let h = grape_core::Hnsw::new(HnswConfig::new(4, Metric::Dot)).unwrap();
+    assert!(matches!(
+        Collection::from_bytes(&h.to_bytes()),
+        Err(Error::Corrupted(_))
+    ));
+    assert!(grape_core::AnyIndex::from_bytes(&bytes).is_err());
+}
