@@ -80,6 +80,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable machine-readable name of the variant, for adapters (the npm
+    /// package's `error.code`, the server's error bodies).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::DimensionMismatch { .. } => "dimension_mismatch",
+            Error::NonFiniteComponent { .. } => "non_finite",
+            Error::ZeroVector => "zero_vector",
+            Error::UnknownId(_) => "unknown_id",
+            Error::InvalidConfig(_) => "invalid_config",
+            Error::InvalidParameter(_) => "invalid_parameter",
+            Error::CapacityExceeded(_) => "capacity_exceeded",
+            Error::InvalidFilter(_) => "invalid_filter",
+            Error::InvalidQuery(_) => "invalid_query",
+            Error::InvalidSparseVector(_) => "invalid_sparse_vector",
+            Error::BadMagic => "bad_magic",
+            Error::UnsupportedVersion { .. } => "unsupported_version",
+            Error::Truncated { .. } => "truncated",
+            Error::ChecksumMismatch => "checksum_mismatch",
+            Error::Corrupted(_) => "corrupted",
+        }
+    }
+
     /// True when the error is the caller's fault (bad vector, id, parameter).
     pub fn is_invalid_input(&self) -> bool {
         !matches!(

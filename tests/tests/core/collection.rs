@@ -213,3 +213,158 @@ fn damaged_bytes_are_rejected() {
     ));
     assert!(grape_core::AnyIndex::from_bytes(&bytes).is_err());
 }
+
+/// Qdrant's create-collection JSON: single and named vectors, per-vector
+/// and collection-wide HNSW and quantization settings, sparse modifiers,
+/// Grape's text fields; errors name the field.
+#[test]
+fn config_from_qdrant_json() {
+    let c = CollectionConfig::from_json(
+        r#"{"vectors": {"size": 8, "distance": "Dot"}, "shard_number": 2, "on_disk_payload": true}"#,
+    )
+    .unwrap();
+    assert_eq!(c.dense[""].dim, 8);
+    assert_eq!(c.dense[""].metric, Metric::Dot);
+    assert!(c.quantization.is_empty());
+
+    let c = CollectionConfig::from_json(
+        r#"{
+        "vectors": {
+            "title": {"size": 16, "distance": "Cosine", "hnsw_config": {"m": 8}},
+            "body": {"size": 64, "distance": "Euclid",
+                     "quantization_config": {"product": {"compression": "x16", "always_ram": true}}},
+            "raw": {"size": 4, "distance": "Manhattan", "quantization_config": "Disabled"}
+        },
+        "hnsw_config": {"m": 24, "ef_construct": 100, "full_scan_threshold": 16},
+        "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "keep_originals": false}},
+        "sparse_vectors": {"terms": {"modifier": "idf"}, "plain": {}},
+        "text_fields": {"body": {"stopwords": "english", "k1": 0.9, "b": 0.4, "min_token_len": 2}}
+    }"#,
+    )
+    .unwrap();
+    assert_eq!((c.dense["title"].m, c.dense["body"].m), (8, 24));
+    assert_eq!(c.dense["body"].ef_construction, 100);
+    // 16 KB of 64-d f32 vectors: 64 points.
+    assert_eq!(c.dense["body"].full_scan_threshold, 64);
+    assert_eq!(
+        c.quantization["title"],
+        DenseQuantization {
+            quantization: Quantization::Scalar { quantile: 0.99 },
+            keep_originals: false
+        }
+    );
+    assert_eq!(
+        c.quantization["body"].quantization,
+        Quantization::Product { m: 16 }
+    );
+    assert!(c.quantization["body"].keep_originals);
+    assert!(!c.quantization.contains_key("raw"));
+    assert_eq!(c.sparse["terms"], Modifier::Idf);
+    assert_eq!(c.sparse["plain"], Modifier::None);
+    assert_eq!(c.text["body"].bm25.k1, 0.9);
+    assert!(c.text["body"].tokenizer.has_english_stop_words());
+    Collection::new(c).unwrap();
+
+    for (json, needle) in [
+        (
+            r#"{"vectors": {"size": 8, "distance": "Cos"}}"#,
+            "vectors.distance",
+        ),
+        (
+            r#"{"vectors": {"size": 8}}"#,
+            "vectors.distance is required",
+        ),
+        (
+            r#"{"vectors": {"a": {"size": 8, "distance": "Dot", "colour": 1}}}"#,
+            "vectors.a.colour",
+        ),
+        (r#"{"vectorz": {}}"#, "unknown field vectorz"),
+        (
+            r#"{"vectors": {"size": 50, "distance": "Dot", "quantization_config": {"product": {"compression": "x64"}}}}"#,
+            "compression",
+        ),
+        (
+            r#"{"vectors": {"size": 8, "distance": "Manhattan"}, "quantization_config": {"scalar": {}}}"#,
+            "manhattan",
+        ),
+        (
+            r#"{"vectors": {"size": 8, "distance": "Dot", "quantization_config": {"scalar": {"type": "uint4"}}}}"#,
+            "only int8",
+        ),
+        (r#"{"vectors": {"size": 0, "distance": "Dot"}}"#, "dim"),
+        (
+            r#"{"sparse_vectors": {"s": {"modifier": "bm25"}}}"#,
+            "sparse_vectors.s.modifier",
+        ),
+        (r#"{"text_fields": {"t": {"b": 2}}}"#, "text_fields.t"),
+        ("{not json", "malformed json"),
+    ] {
+        match CollectionConfig::from_json(json) {
+            Err(Error::InvalidConfig(m)) => assert!(m.contains(needle), "{json}: {m}"),
+            other => panic!("{json}: expected InvalidConfig naming {needle}, got {other:?}"),
+        }
+    }
+}
+
+/// Qdrant's `PointStruct`, and the bulk path: one buffer of vectors.
+#[test]
+fn points_from_json_and_bulk_upsert() {
+    let p = PointData::from_value(
+        &json!({"id": "6e4f3c6a-1b2d-4e5f-8a9b-0c1d2e3f4a5b",
+                "vector": {"": [1, 2, 3], "terms": {"indices": [5, 1], "values": [0.5, 2]}},
+                "payload": {"a": 1}}),
+        "p",
+    )
+    .unwrap();
+    assert!(matches!(p.id, PointId::Uuid(_)));
+    assert_eq!(p.vectors[""], vec![1.0, 2.0, 3.0]);
+    assert_eq!(p.sparse["terms"].indices.len(), 2);
+    assert_eq!(p.payload["a"], json!(1));
+    for (value, needle) in [
+        (json!({"id": -1, "vector": [1]}), "p.id"),
+        (json!({"id": "nope", "vector": [1]}), "p.id"),
+        (json!({"id": 1, "vector": [1, "x"]}), "p.vector[1]"),
+        (
+            json!({"id": 1, "vector": {"s": {"indices": [1, 1], "values": [1, 2]}}}),
+            "p.vector.s",
+        ),
+        (json!({"id": 1, "payload": [1]}), "p.payload"),
+        (json!({"vector": [1]}), "p.id is required"),
+    ] {
+        match PointData::from_value(&value, "p") {
+            Err(Error::InvalidQuery(m)) => assert!(m.contains(needle), "{value}: {m}"),
+            other => panic!("{value}: expected InvalidQuery naming {needle}, got {other:?}"),
+        }
+    }
+
+    let mut c = Collection::new(config(true)).unwrap();
+    let data = grape_tests::clustered(1_200, 32, 6, 3);
+    let ids: Vec<PointId> = (0..1_200u64).map(PointId::Num).collect();
+    let flat: Vec<f32> = data.concat();
+    let payloads = (0..1_200)
+        .map(|i| json!({"n": i}).as_object().unwrap().clone())
+        .collect();
+    c.upsert_dense("", &ids, &flat, Some(payloads)).unwrap();
+    assert_eq!(c.len(), 1_200);
+    assert_eq!(c.payload(&PointId::Num(7)).unwrap()["n"], json!(7));
+    let before = c.to_bytes();
+    let mut bad = flat.clone();
+    bad[40] = f32::NAN;
+    assert!(matches!(
+        c.upsert_dense("", &ids, &bad, None),
+        Err(Error::NonFiniteComponent { .. })
+    ));
+    assert!(matches!(
+        c.upsert_dense("", &ids[..3], &flat[..95], None),
+        Err(Error::InvalidQuery(_))
+    ));
+    assert!(matches!(
+        c.upsert_dense("nope", &ids[..1], &flat[..32], None),
+        Err(Error::InvalidQuery(_))
+    ));
+    assert_eq!(
+        c.to_bytes(),
+        before,
+        "a failed bulk upsert changed the collection"
+    );
+}

@@ -7,6 +7,7 @@
 //! indexes as their internal id, so one filter evaluation serves them all.
 //! Text fields index the string payload value of the same name.
 
+mod json;
 pub(crate) mod persist;
 mod source;
 #[cfg(test)]
@@ -197,30 +198,93 @@ impl Collection {
             })?;
         }
         for p in points {
-            self.remove(&p.id);
-            let offset = self.free.pop().unwrap_or_else(|| {
-                self.next += 1;
-                self.next - 1
-            });
-            for (name, v) in &p.vectors {
-                let index = self.dense.get_mut(name).expect("checked");
-                index.upsert(u64::from(offset), v).expect("checked");
-            }
-            for (name, v) in &p.sparse {
-                self.sparse
-                    .get_mut(name)
-                    .expect("checked")
-                    .upsert(offset, v)
-                    .expect("checked");
-            }
-            for (name, index) in &mut self.text {
-                if let Some(text) = p.payload.get(name).and_then(|v| v.as_str()) {
-                    index.add(offset, text);
-                }
-            }
-            self.payloads.set(offset, p.id, p.payload);
+            let dense = p.vectors.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+            self.insert_checked(p.id, dense, &p.sparse, p.payload);
         }
         self.quantize_ready(false)
+    }
+
+    /// Inserts or replaces points that have only the dense vector `name`,
+    /// from one buffer of `ids.len() × dim` components (the bulk path: no
+    /// per-point vector is allocated), with optional payloads. Everything is
+    /// checked first: on error nothing changes.
+    pub fn upsert_dense(
+        &mut self,
+        name: &str,
+        ids: &[PointId],
+        vectors: &[f32],
+        payloads: Option<Vec<Payload>>,
+    ) -> Result<()> {
+        let Some(index) = self.dense.get(name) else {
+            return Err(Error::InvalidQuery(alloc::format!(
+                "unknown dense vector {name:?}"
+            )));
+        };
+        let c = *index.config();
+        if vectors.len() != ids.len().saturating_mul(c.dim) {
+            return Err(Error::InvalidQuery(alloc::format!(
+                "{} vectors of dimension {} need {} numbers, got {}",
+                ids.len(),
+                c.dim,
+                ids.len().saturating_mul(c.dim),
+                vectors.len()
+            )));
+        }
+        if let Some(p) = &payloads
+            && p.len() != ids.len()
+        {
+            return Err(Error::InvalidQuery(alloc::format!(
+                "{} ids but {} payloads",
+                ids.len(),
+                p.len()
+            )));
+        }
+        for v in vectors.chunks_exact(c.dim) {
+            c.metric.check(c.dim, v)?;
+        }
+        let mut payloads = payloads.map(Vec::into_iter);
+        let none = BTreeMap::new();
+        for (id, v) in ids.iter().zip(vectors.chunks_exact(c.dim)) {
+            let payload = payloads
+                .as_mut()
+                .and_then(Iterator::next)
+                .unwrap_or_default();
+            self.insert_checked(*id, core::iter::once((name, v)), &none, payload);
+        }
+        self.quantize_ready(false)
+    }
+
+    /// Inserts a point whose vectors were checked, replacing any point with
+    /// its id.
+    fn insert_checked<'v>(
+        &mut self,
+        id: PointId,
+        dense: impl Iterator<Item = (&'v str, &'v [f32])>,
+        sparse: &BTreeMap<String, SparseVector>,
+        payload: Payload,
+    ) {
+        self.remove(&id);
+        let offset = self.free.pop().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        });
+        for (name, v) in dense {
+            let index = self.dense.get_mut(name).expect("checked");
+            index.upsert(u64::from(offset), v).expect("checked");
+        }
+        for (name, v) in sparse {
+            self.sparse
+                .get_mut(name)
+                .expect("checked")
+                .upsert(offset, v)
+                .expect("checked");
+        }
+        for (name, index) in &mut self.text {
+            if let Some(text) = payload.get(name).and_then(|v| v.as_str()) {
+                index.add(offset, text);
+            }
+        }
+        self.payloads.set(offset, id, payload);
     }
 
     /// Trains the quantizer of every dense vector configured for one that
@@ -342,6 +406,53 @@ impl Collection {
     pub fn payload(&self, id: &PointId) -> Option<&Payload> {
         let offset = self.payloads.internal_id(id)?;
         self.payloads.get(offset).map(|(_, p)| p)
+    }
+
+    /// The part of point `id`'s payload that `selector` asks for (top-level
+    /// keys for include/exclude); `None` for an unknown point or `false`.
+    pub fn select_payload(
+        &self,
+        id: &PointId,
+        selector: &crate::query::PayloadSelector,
+    ) -> Option<Payload> {
+        use crate::query::PayloadSelector as S;
+        let payload = self.payload(id)?;
+        match selector {
+            S::All(false) => None,
+            S::All(true) => Some(payload.clone()),
+            S::Include(keys) => Some(
+                payload
+                    .iter()
+                    .filter(|(k, _)| keys.iter().any(|x| x == *k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            S::Exclude(keys) => Some(
+                payload
+                    .iter()
+                    .filter(|(k, _)| !keys.iter().any(|x| x == *k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The dense vectors of point `id` that `selector` asks for, by name
+    /// (vectors kept only as codes are left out).
+    pub fn select_vectors(
+        &self,
+        id: &PointId,
+        selector: &crate::query::VectorSelector,
+    ) -> BTreeMap<String, Vec<f32>> {
+        use crate::query::VectorSelector as S;
+        self.dense
+            .keys()
+            .filter(|name| match selector {
+                S::All(all) => *all,
+                S::Names(names) => names.iter().any(|n| n == *name),
+            })
+            .filter_map(|name| Some((name.clone(), self.vector(id, name)?.to_vec())))
+            .collect()
     }
 
     /// The stored dense vector `name` of point `id` (unit length under cosine).

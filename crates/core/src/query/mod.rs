@@ -20,8 +20,8 @@
 
 mod exec;
 mod fusion;
-mod parse;
-mod tree;
+pub(crate) mod parse;
+pub(crate) mod tree;
 
 pub use exec::{QuerySource, QueryVector, StoredVector, execute};
 pub use fusion::{DEFAULT_RRF_K, ScoredList, dbsf, rrf, weighted};

@@ -44,7 +44,7 @@ impl QueryRequest {
 }
 
 /// Qdrant's JSON point id: an unsigned integer or a UUID string.
-fn point_id(value: &Value, path: &str) -> Result<PointId> {
+pub(crate) fn point_id(value: &Value, path: &str) -> Result<PointId> {
     match value {
         Value::Number(n) => n.as_u64().map(PointId::Num).ok_or_else(|| {
             invalid(format!(
@@ -383,12 +383,12 @@ fn parse_vector_selector(value: &Value, path: &str) -> Result<VectorSelector> {
 // --- small typed getters; each error names the field ---
 
 /// The value of `key`, treating `null` as absent.
-fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     map.get(key).filter(|v| !v.is_null())
 }
 
 /// Parses `key` with `parse` if present (and not null).
-fn opt<T>(
+pub(crate) fn opt<T>(
     map: &Map<String, Value>,
     key: &str,
     path: &str,
@@ -400,7 +400,7 @@ fn opt<T>(
 }
 
 /// Parses `key` with `parse`; an error if absent.
-fn required<T>(
+pub(crate) fn required<T>(
     map: &Map<String, Value>,
     key: &str,
     path: &str,
@@ -413,7 +413,7 @@ fn required<T>(
     }
 }
 
-fn check_fields(map: &Map<String, Value>, allowed: &[&str], path: &str) -> Result<()> {
+pub(crate) fn check_fields(map: &Map<String, Value>, allowed: &[&str], path: &str) -> Result<()> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(unknown) => Err(invalid(format!("unknown field {}", field(path, unknown)))),
         None => Ok(()),
@@ -428,20 +428,20 @@ fn reject_present(map: &Map<String, Value>, keys: &[&str], path: &str) -> Result
     }
 }
 
-fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>> {
+pub(crate) fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>> {
     value
         .as_object()
         .ok_or_else(|| invalid(format!("{path}: expected an object, got {}", kind(value))))
 }
 
-fn string(value: &Value, path: &str) -> Result<String> {
+pub(crate) fn string(value: &Value, path: &str) -> Result<String> {
     value
         .as_str()
         .map(ToString::to_string)
         .ok_or_else(|| invalid(format!("{path}: expected a string, got {}", kind(value))))
 }
 
-fn boolean(value: &Value, path: &str) -> Result<bool> {
+pub(crate) fn boolean(value: &Value, path: &str) -> Result<bool> {
     value.as_bool().ok_or_else(|| {
         invalid(format!(
             "{path}: expected true or false, got {}",
@@ -450,7 +450,7 @@ fn boolean(value: &Value, path: &str) -> Result<bool> {
     })
 }
 
-fn unsigned(value: &Value, path: &str) -> Result<usize> {
+pub(crate) fn unsigned(value: &Value, path: &str) -> Result<usize> {
     value
         .as_u64()
         .and_then(|n| usize::try_from(n).ok())
@@ -464,7 +464,7 @@ fn unsigned(value: &Value, path: &str) -> Result<usize> {
 
 /// A finite `f32` (numbers beyond `f32`'s range are rejected, not rounded to
 /// infinity).
-fn number(value: &Value, path: &str) -> Result<f32> {
+pub(crate) fn number(value: &Value, path: &str) -> Result<f32> {
     let x = value
         .as_f64()
         .ok_or_else(|| invalid(format!("{path}: expected a number, got {}", kind(value))))?;
@@ -476,7 +476,7 @@ fn number(value: &Value, path: &str) -> Result<f32> {
     }
 }
 
-fn numbers(value: &Value, path: &str) -> Result<Vec<f32>> {
+pub(crate) fn numbers(value: &Value, path: &str) -> Result<Vec<f32>> {
     array(value, path)?
         .iter()
         .enumerate()
@@ -484,7 +484,7 @@ fn numbers(value: &Value, path: &str) -> Result<Vec<f32>> {
         .collect()
 }
 
-fn sparse_indices(value: &Value, path: &str) -> Result<Vec<u32>> {
+pub(crate) fn sparse_indices(value: &Value, path: &str) -> Result<Vec<u32>> {
     array(value, path)?
         .iter()
         .enumerate()
@@ -510,14 +510,14 @@ fn strings(value: &Value, path: &str) -> Result<Vec<String>> {
         .collect()
 }
 
-fn array<'a>(value: &'a Value, path: &str) -> Result<&'a Vec<Value>> {
+pub(crate) fn array<'a>(value: &'a Value, path: &str) -> Result<&'a Vec<Value>> {
     value
         .as_array()
         .ok_or_else(|| invalid(format!("{path}: expected an array, got {}", kind(value))))
 }
 
 /// The JSON type of a value, for messages.
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a bool",
@@ -529,7 +529,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// A number as written, anything else by its type.
-fn describe(value: &Value) -> String {
+pub(crate) fn describe(value: &Value) -> String {
     match value {
         Value::Number(n) => n.to_string(),
         other => kind(other).to_string(),
