@@ -6,8 +6,9 @@
 # Steps: toolchain targets, formatting, clippy (warnings are errors), the
 # native test suite (unit, integration, doc tests), grape-core's unit tests
 # compiled to WebAssembly and run under Node's WASI with and without
-# simd128, and the no_std builds of grape-core for wasm32. Benchmarks are
-# not run here: see docs/bench/README.md.
+# simd128, the no_std builds of grape-core for wasm32, and the npm package
+# (scripts/test-npm.sh: wasm-bindgen-test, Node, native <-> wasm bytes).
+# Benchmarks are not run here: see docs/bench/README.md.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +31,7 @@ step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p grape-core --no-default-features -- -D warnings
 cargo clippy -p grape-core --features stem --all-targets -- -D warnings
+cargo clippy -p grape-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "native tests"
 cargo test --workspace
@@ -41,5 +43,8 @@ bash scripts/test-core-wasm.sh
 step "x86_64 no_std build with compile-time AVX2"
 CARGO_TARGET_DIR="$root/target/nostd-avx2" RUSTFLAGS="-C target-feature=+avx2,+fma" \
     cargo build -p grape-core --no-default-features
+
+step "the npm package and wasm bindings"
+bash scripts/test-npm.sh
 
 step "all tests passed"
