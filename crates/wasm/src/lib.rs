@@ -76,6 +76,8 @@ fn parse_ids(value: JsValue) -> Result<Vec<PointId>, JsValue> {
 #[wasm_bindgen]
 pub struct Collection {
     inner: Core,
+    /// Search memory reused by every query (JS is single-threaded).
+    scratch: grape_core::Scratch,
 }
 
 #[wasm_bindgen]
@@ -88,7 +90,10 @@ impl Collection {
         let value = to_json(config, "config")?;
         let config = CollectionConfig::from_value(&value).map_err(|e| js_error(&e))?;
         Core::new(config)
-            .map(|inner| Collection { inner })
+            .map(|inner| Collection {
+                inner,
+                scratch: grape_core::Scratch::new(),
+            })
             .map_err(|e| js_error(&e))
     }
 
@@ -97,7 +102,10 @@ impl Collection {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Collection, JsValue> {
         Core::from_bytes(bytes)
-            .map(|inner| Collection { inner })
+            .map(|inner| Collection {
+                inner,
+                scratch: grape_core::Scratch::new(),
+            })
             .map_err(|e| js_error(&e))
     }
 
@@ -214,7 +222,7 @@ impl Collection {
     /// sparse, `{text}` or `{fusion}` query, `using`, `filter`, `limit`,
     /// `offset`, `params`, `score_threshold`, `with_payload`,
     /// `with_vector`) and returns `[{id, score, payload?, vector?}]`.
-    pub fn query(&self, request: JsValue) -> Result<JsValue, JsValue> {
+    pub fn query(&mut self, request: JsValue) -> Result<JsValue, JsValue> {
         let value = to_json(request, "request")?;
         self.run(&value)
     }
@@ -266,9 +274,12 @@ impl Collection {
 }
 
 impl Collection {
-    fn run(&self, value: &Value) -> Result<JsValue, JsValue> {
+    fn run(&mut self, value: &Value) -> Result<JsValue, JsValue> {
         let request = QueryRequest::from_value(value).map_err(|e| js_error(&e))?;
-        let hits = self.inner.query(&request).map_err(|e| js_error(&e))?;
+        let hits = self
+            .inner
+            .query_with(&mut self.scratch, &request)
+            .map_err(|e| js_error(&e))?;
         let payload = request
             .with_payload
             .clone()

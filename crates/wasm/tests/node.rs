@@ -35,7 +35,7 @@ fn collection() -> Collection {
 
 #[wasm_bindgen_test]
 fn upsert_query_and_ids() {
-    let c = collection();
+    let mut c = collection();
     assert_eq!(c.length(), 3);
     let hits = Array::from(
         &c.query(js(r#"{"query": [0, 0.1, 1], "limit": 1}"#))

@@ -474,7 +474,21 @@ impl Collection {
 
     /// Runs a query tree (Qdrant's universal query) and returns its hits.
     pub fn query(&self, request: &QueryRequest) -> Result<Vec<ScoredPoint>> {
-        let hits = execute(self, request)?;
+        self.query_with(&mut crate::Scratch::new(), request)
+    }
+
+    /// [`Collection::query`] reusing `scratch` (one per thread or worker):
+    /// a warm search then allocates no per-query visited marks.
+    pub fn query_with(
+        &self,
+        scratch: &mut crate::Scratch,
+        request: &QueryRequest,
+    ) -> Result<Vec<ScoredPoint>> {
+        let source = source::WithScratch {
+            collection: self,
+            scratch: core::cell::RefCell::new(scratch),
+        };
+        let hits = execute(&source, request)?;
         Ok(hits
             .into_iter()
             .filter_map(|h| {
