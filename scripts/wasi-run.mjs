@@ -26,6 +26,32 @@ if (!wasmPath) {
   process.exit(2);
 }
 
+// Node 20 has crashed (SIGSEGV) while tearing down after a test binary had
+// run to the end and printed its summary: seen in two full runs, never when
+// rerun alone. The module therefore runs in a child Node process; a crash
+// of that child *after* libtest printed `test result: ok.` (and no FAILED)
+// is reported on stderr and counted as the pass libtest already declared.
+// Any other crash, trap or failure keeps its exit status.
+if (!process.env.GRAPE_WASI_CHILD) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [process.argv[1], wasmPath, ...args], {
+    env: { ...process.env, GRAPE_WASI_CHILD: '1' },
+    stdio: ['inherit', 'pipe', 'inherit'],
+  });
+  let tail = '';
+  child.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk);
+    tail = (tail + chunk.toString('utf8')).slice(-4096);
+  });
+  const [code, signal] = await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  const passed = /test result: ok\./.test(tail) && !/FAILED/.test(tail);
+  if (signal === 'SIGSEGV' && passed) {
+    console.error(`wasi-run: ${wasmPath}: node crashed (SIGSEGV) after every test passed; counting the pass`);
+    process.exit(0);
+  }
+  process.exit(signal ? 128 + 11 : (code ?? 1));
+}
+
 const { WASI } = await import('node:wasi');
 const wasi = new WASI({
   version: 'preview1',
