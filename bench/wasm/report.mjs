@@ -214,8 +214,8 @@ if (sizes) {
 }
 w(
   "- Method: each engine in its own Node process, one thread, queries sent **one at a time** through the library's " +
-    "JavaScript API; QPS = queries / fastest of 3 passes over the query set (exact scans: one pass once a pass takes ≥ 3 s, " +
-    "on the first 200 queries); recall@10 against the first 10 ids of the shared exact-cosine `.gt100.ivecs`. " +
+    "JavaScript API; QPS = queries / fastest of 3 passes over the query set (exact scans: the first queries only, see the queries " +
+    "column, and one pass once a pass takes ≥ 3 s); recall@10 against the first 10 ids of the shared exact-cosine `.gt100.ivecs`. " +
     "HNSW settings M = 16, ef_construction = 200 wherever the library exposes them. Build s = from a Float32Array of the " +
     "base to a searchable index, including any conversion the API needs. Native Grape is `grape-bench ann` of the same run " +
     "(Rust API, AVX2; its build includes `optimize_layout`). Details and caveats: `bench/README.md`, section " +
