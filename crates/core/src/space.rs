@@ -498,10 +498,8 @@ pub(crate) fn finish(
     mut found: Vec<Cand>,
 ) -> Vec<Cand> {
     if store.keeps_vectors && qp.rescore != Some(false) {
-        let space = FloatSpace::of(store);
-        let query = q.to_vec();
         for c in &mut found {
-            c.dist = space.dist(&query, c.slot);
+            c.dist = store.metric.distance(q, store.vector(c.slot));
         }
         found.sort_unstable();
     } else if matches!(qv.codes, Codes::Binary { .. }) && !store.metric.higher_is_better() {

@@ -155,13 +155,7 @@ fn add_dense(
             )));
         }
     };
-    if let Some(t) = opt(map, "datatype", path, string)?
-        && t != "float32"
-    {
-        return Err(Error::InvalidConfig(format!(
-            "{path}.datatype: only float32 is supported, got {t:?}"
-        )));
-    }
+    only(map, "datatype", path, "float32")?;
     if get(map, "multivector_config").is_some() {
         return Err(Error::InvalidConfig(format!(
             "{path}.multivector_config is not supported"
@@ -257,13 +251,7 @@ fn quantization(value: &Value, path: &str, dim: usize) -> Result<Option<DenseQua
                 &["type", "quantile", "always_ram", "keep_originals"],
                 &p_path,
             )?;
-            if let Some(t) = opt(p, "type", &p_path, string)?
-                && t != "int8"
-            {
-                return Err(Error::InvalidConfig(format!(
-                    "{p_path}.type: only int8 is supported, got {t:?}"
-                )));
-            }
+            only(p, "type", &p_path, "int8")?;
             let quantile = opt(p, "quantile", &p_path, number)?
                 .unwrap_or(crate::quant::scalar::DEFAULT_QUANTILE);
             (Quantization::Scalar { quantile }, keep(p)?)
@@ -274,13 +262,7 @@ fn quantization(value: &Value, path: &str, dim: usize) -> Result<Option<DenseQua
                 &["always_ram", "encoding", "query_encoding", "keep_originals"],
                 &p_path,
             )?;
-            if let Some(e) = opt(p, "encoding", &p_path, string)?
-                && e != "one_bit"
-            {
-                return Err(Error::InvalidConfig(format!(
-                    "{p_path}.encoding: only one_bit is supported, got {e:?}"
-                )));
-            }
+            only(p, "encoding", &p_path, "one_bit")?;
             (Quantization::Binary, keep(p)?)
         }
         "product" => {
@@ -308,6 +290,16 @@ fn quantization(value: &Value, path: &str, dim: usize) -> Result<Option<DenseQua
         quantization,
         keep_originals,
     }))
+}
+
+/// Accepts the string field `key` only when absent or equal to `supported`.
+fn only(map: &Map<String, Value>, key: &str, path: &str, supported: &str) -> Result<()> {
+    match opt(map, key, path, string)? {
+        Some(v) if v != supported => Err(Error::InvalidConfig(format!(
+            "{path}.{key}: only {supported} is supported, got {v:?}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Grape's text field: `lowercase` (default true), `stopwords`

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::hnsw::{Hnsw, HnswConfig};
 use crate::payload::{FieldSchema, Filter, Payload, PayloadStore, PointId};
 use crate::quant::Quantization;
-use crate::query::{QueryRequest, execute};
+use crate::query::{QueryRequest, execute_with};
 use crate::sparse::{Modifier, SparseIndex, SparseVector};
 use crate::text::{Bm25Params, TextIndex, Tokenizer};
 
@@ -484,11 +484,7 @@ impl Collection {
         scratch: &mut crate::Scratch,
         request: &QueryRequest,
     ) -> Result<Vec<ScoredPoint>> {
-        let source = source::WithScratch {
-            collection: self,
-            scratch: core::cell::RefCell::new(scratch),
-        };
-        let hits = execute(&source, request)?;
+        let hits = execute_with(self, scratch, request)?;
         Ok(hits
             .into_iter()
             .filter_map(|h| {

@@ -86,10 +86,8 @@ fn hits(found: Vec<(u32, f32)>) -> Vec<Hit> {
         .collect()
 }
 
-impl Collection {
-    /// A dense search reusing `scratch` (its visited marks are sized to the
-    /// index once, not allocated per query).
-    fn dense_with(
+impl QuerySource for Collection {
+    fn dense(
         &self,
         scratch: &mut Scratch,
         using: Option<&str>,
@@ -106,78 +104,6 @@ impl Collection {
             hits: found,
             higher_is_better: index.metric().higher_is_better(),
         })
-    }
-}
-
-/// A collection with search memory for one query tree
-/// ([`Collection::query_with`]).
-pub(super) struct WithScratch<'a> {
-    pub(super) collection: &'a Collection,
-    pub(super) scratch: core::cell::RefCell<&'a mut Scratch>,
-}
-
-impl QuerySource for WithScratch<'_> {
-    fn dense(
-        &self,
-        using: Option<&str>,
-        vector: &[f32],
-        filters: &[&Filter],
-        params: &SearchParams,
-    ) -> Result<ScoredList> {
-        let mut scratch = self.scratch.borrow_mut();
-        self.collection
-            .dense_with(&mut scratch, using, vector, filters, params)
-    }
-
-    fn sparse(
-        &self,
-        using: Option<&str>,
-        indices: &[u32],
-        values: &[f32],
-        filters: &[&Filter],
-        limit: usize,
-    ) -> Result<ScoredList> {
-        self.collection
-            .sparse(using, indices, values, filters, limit)
-    }
-
-    fn text(
-        &self,
-        field: Option<&str>,
-        query: &str,
-        filters: &[&Filter],
-        limit: usize,
-    ) -> Result<ScoredList> {
-        self.collection.text(field, query, filters, limit)
-    }
-
-    fn vector_of(&self, id: u64, using: Option<&str>) -> Result<StoredVector> {
-        self.collection.vector_of(id, using)
-    }
-
-    fn rescore(
-        &self,
-        using: Option<&str>,
-        query: QueryVector<'_>,
-        candidates: &[u64],
-    ) -> Result<ScoredList> {
-        self.collection.rescore(using, query, candidates)
-    }
-
-    fn resolve_id(&self, id: &PointId) -> Result<u64> {
-        self.collection.resolve_id(id)
-    }
-}
-
-impl QuerySource for Collection {
-    fn dense(
-        &self,
-        using: Option<&str>,
-        vector: &[f32],
-        filters: &[&Filter],
-        params: &SearchParams,
-    ) -> Result<ScoredList> {
-        self.dense_with(&mut Scratch::new(), using, vector, filters, params)
     }
 
     fn sparse(

@@ -110,14 +110,7 @@ mod tests {
     use crate::Rng;
     use alloc::vec::Vec;
 
-    const MAX_LEN: usize = if cfg!(miri) { 70 } else { 1100 };
-
-    fn available() -> Vec<Kernel> {
-        Kernel::ALL
-            .into_iter()
-            .filter(|k| k.is_available())
-            .collect()
-    }
+    use super::super::tests::{MAX_LEN, available};
 
     /// Words with varied densities: random, sparse (AND of two) and dense
     /// (OR of two), so counts are not all near 32.

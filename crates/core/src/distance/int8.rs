@@ -122,14 +122,7 @@ mod tests {
     use crate::Rng;
     use alloc::vec::Vec;
 
-    const MAX_LEN: usize = if cfg!(miri) { 70 } else { 1100 };
-
-    fn available() -> Vec<Kernel> {
-        Kernel::ALL
-            .into_iter()
-            .filter(|k| k.is_available())
-            .collect()
-    }
+    use super::super::tests::{MAX_LEN, available};
 
     fn random_codes(rng: &mut Rng, len: usize) -> Vec<i8> {
         (0..len).map(|_| rng.next_u64() as u8 as i8).collect()

@@ -10,7 +10,7 @@ use crate::Rng;
 use alloc::vec::Vec;
 
 /// Longest vector length checked; every length `0..=MAX_LEN` is tried.
-const MAX_LEN: usize = if cfg!(miri) { 70 } else { 1100 };
+pub(super) const MAX_LEN: usize = if cfg!(miri) { 70 } else { 1100 };
 
 /// Allowed `|kernel - scalar|` relative to the sum of the absolute terms.
 const TOLERANCE: f64 = 1e-5;
@@ -69,7 +69,8 @@ const OPS: [Op; 3] = [
     },
 ];
 
-fn available() -> Vec<Kernel> {
+/// The kernels this CPU (or build) can run.
+pub(super) fn available() -> Vec<Kernel> {
     Kernel::ALL
         .into_iter()
         .filter(|k| k.is_available())

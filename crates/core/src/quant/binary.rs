@@ -38,16 +38,8 @@ impl BinaryQuantizer {
         let mut sums = vec![0f64; dim];
         let mut count = 0u64;
         for v in vectors {
-            if v.len() != dim {
-                return Err(Error::DimensionMismatch {
-                    expected: dim,
-                    got: v.len(),
-                });
-            }
-            for (index, (s, &x)) in sums.iter_mut().zip(v).enumerate() {
-                if !x.is_finite() {
-                    return Err(Error::NonFiniteComponent { index, value: x });
-                }
+            crate::metric::check_vector(dim, v)?;
+            for (s, &x) in sums.iter_mut().zip(v) {
                 *s += f64::from(x);
             }
             count += 1;

@@ -98,7 +98,7 @@ impl ScalarQuantizer {
         let mut sample: Vec<&[f32]> = Vec::new();
         let mut rng = Rng::new(SAMPLE_SEED);
         for (seen, v) in (0u64..).zip(vectors) {
-            check(v, dim)?;
+            crate::metric::check_vector(dim, v)?;
             if sample.len() < MAX_SAMPLE {
                 sample.push(v);
             } else {
@@ -243,20 +243,6 @@ impl ScalarQuantizer {
 /// `(offset, step)` of the clipping range `[lo, hi]`.
 fn affine(lo: f32, hi: f32) -> (f32, f32) {
     (lo / 2.0 + hi / 2.0, (hi / 2.0 - lo / 2.0) / MAX_CODE)
-}
-
-/// Checks the length and finiteness of a training vector.
-fn check(v: &[f32], dim: usize) -> Result<()> {
-    if v.len() != dim {
-        return Err(Error::DimensionMismatch {
-            expected: dim,
-            got: v.len(),
-        });
-    }
-    if let Some((index, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-        return Err(Error::NonFiniteComponent { index, value });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

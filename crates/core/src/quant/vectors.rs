@@ -107,25 +107,27 @@ impl QuantizedVectors {
         }
     }
 
-    pub(crate) fn reserve(&mut self, additional: usize) {
+    /// Every per-slot array of the codes with its row width (int8 norms
+    /// only under `Euclid`, where they exist).
+    fn arrays(&mut self) -> [Option<(&mut dyn Rows, usize)>; 2] {
         match &mut self.codes {
             Codes::Int8 {
                 quantizer,
                 codes,
                 norms,
                 euclid,
-            } => {
-                codes.reserve_exact(additional * quantizer.dim());
-                if *euclid {
-                    norms.reserve_exact(additional);
-                }
-            }
-            Codes::Binary { quantizer, words } => {
-                words.reserve_exact(additional * quantizer.words());
-            }
-            Codes::Product { quantizer, codes } => {
-                codes.reserve_exact(additional * quantizer.m());
-            }
+            } => [
+                Some((codes as &mut dyn Rows, quantizer.dim())),
+                euclid.then_some((norms as &mut dyn Rows, 1)),
+            ],
+            Codes::Binary { quantizer, words } => [Some((words, quantizer.words())), None],
+            Codes::Product { quantizer, codes } => [Some((codes, quantizer.m())), None],
+        }
+    }
+
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        for (rows, width) in self.arrays().into_iter().flatten() {
+            rows.reserve_rows(additional, width);
         }
     }
 
@@ -167,65 +169,23 @@ impl QuantizedVectors {
 
     /// Keeps the first `n` slots.
     pub(crate) fn truncate(&mut self, n: usize) {
-        match &mut self.codes {
-            Codes::Int8 {
-                quantizer,
-                codes,
-                norms,
-                ..
-            } => {
-                codes.truncate(n * quantizer.dim());
-                norms.truncate(n);
-            }
-            Codes::Binary { quantizer, words } => words.truncate(n * quantizer.words()),
-            Codes::Product { quantizer, codes } => codes.truncate(n * quantizer.m()),
+        for (rows, width) in self.arrays().into_iter().flatten() {
+            rows.truncate_rows(n, width);
         }
     }
 
     /// Moves the code of slot `order[i]` to slot `i`.
     pub(crate) fn permute(&mut self, order: &[u32]) {
-        match &mut self.codes {
-            Codes::Int8 {
-                quantizer,
-                codes,
-                norms,
-                euclid,
-            } => {
-                permute_rows(codes, quantizer.dim(), order);
-                if *euclid {
-                    permute_rows(norms, 1, order);
-                }
-            }
-            Codes::Binary { quantizer, words } => permute_rows(words, quantizer.words(), order),
-            Codes::Product { quantizer, codes } => permute_rows(codes, quantizer.m(), order),
+        for (rows, width) in self.arrays().into_iter().flatten() {
+            rows.permute(order, width);
         }
     }
 
     /// Keeps only the codes of `slots`, in that order (for writing the
     /// live points of a flat index).
     pub(crate) fn permute_keep(&mut self, slots: &[u32]) {
-        fn pick<T: Copy>(data: &mut Vec<T>, width: usize, slots: &[u32]) {
-            let mut out = Vec::with_capacity(slots.len() * width);
-            for &s in slots {
-                let s = s as usize;
-                out.extend_from_slice(&data[s * width..(s + 1) * width]);
-            }
-            *data = out;
-        }
-        match &mut self.codes {
-            Codes::Int8 {
-                quantizer,
-                codes,
-                norms,
-                euclid,
-            } => {
-                pick(codes, quantizer.dim(), slots);
-                if *euclid {
-                    pick(norms, 1, slots);
-                }
-            }
-            Codes::Binary { quantizer, words } => pick(words, quantizer.words(), slots),
-            Codes::Product { quantizer, codes } => pick(codes, quantizer.m(), slots),
+        for (rows, width) in self.arrays().into_iter().flatten() {
+            rows.pick(slots, width);
         }
     }
 
@@ -367,6 +327,39 @@ impl QuantizedVectors {
             _ => return Err(bad("codes disagree with the configuration")),
         };
         Ok(QuantizedVectors { config, codes })
+    }
+}
+
+/// A flat array of fixed-width rows, one per slot.
+trait Rows {
+    fn reserve_rows(&mut self, additional: usize, width: usize);
+    fn truncate_rows(&mut self, n: usize, width: usize);
+    /// Moves row `order[i]` to row `i`.
+    fn permute(&mut self, order: &[u32], width: usize);
+    /// Keeps rows `slots`, in that order.
+    fn pick(&mut self, slots: &[u32], width: usize);
+}
+
+impl<T: Copy> Rows for Vec<T> {
+    fn reserve_rows(&mut self, additional: usize, width: usize) {
+        self.reserve_exact(additional * width);
+    }
+
+    fn truncate_rows(&mut self, n: usize, width: usize) {
+        self.truncate(n * width);
+    }
+
+    fn permute(&mut self, order: &[u32], width: usize) {
+        permute_rows(self, width, order);
+    }
+
+    fn pick(&mut self, slots: &[u32], width: usize) {
+        let mut out = Vec::with_capacity(slots.len() * width);
+        for &s in slots {
+            let s = s as usize;
+            out.extend_from_slice(&self[s * width..(s + 1) * width]);
+        }
+        *self = out;
     }
 }
 

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use hashbrown::HashSet;
 
 use crate::error::{Error, Result};
+use crate::scratch::Scratch;
 use crate::search::{Hit, SearchParams};
 
 use super::fusion::{ScoredList, better, dbsf, rrf, weighted};
@@ -62,9 +63,10 @@ impl StoredVector {
 /// asked for.
 pub trait QuerySource {
     /// The `params.k` best points for a dense vector, with `params.ef` and
-    /// `params.exact` from the stage's `params`.
+    /// `params.exact` from the stage's `params`, searching with `scratch`.
     fn dense(
         &self,
+        scratch: &mut Scratch,
         using: Option<&str>,
         vector: &[f32],
         filters: &[&Filter],
@@ -142,6 +144,16 @@ pub trait QuerySource {
 /// Scores are those of the last stage that scored: a similarity or
 /// distance, or a fused score.
 pub fn execute(source: &dyn QuerySource, request: &QueryRequest) -> Result<Vec<Hit>> {
+    execute_with(source, &mut Scratch::new(), request)
+}
+
+/// [`execute`] reusing `scratch` for the dense searches (one per thread or
+/// worker): a warm search then allocates no per-query visited marks.
+pub fn execute_with(
+    source: &dyn QuerySource,
+    scratch: &mut Scratch,
+    request: &QueryRequest,
+) -> Result<Vec<Hit>> {
     request.validate()?;
     let mut excluded = HashSet::new();
     collect_ids(
@@ -152,6 +164,7 @@ pub fn execute(source: &dyn QuerySource, request: &QueryRequest) -> Result<Vec<H
     )?;
     let mut run = Run {
         source,
+        scratch,
         excluded,
         filters: Vec::new(),
     };
@@ -181,14 +194,15 @@ fn collect_ids(
     Ok(())
 }
 
-struct Run<'a> {
+struct Run<'a, 's> {
     source: &'a dyn QuerySource,
+    scratch: &'s mut Scratch,
     excluded: HashSet<u64>,
     /// Filters of the stages from the root down to the current one.
     filters: Vec<&'a Filter>,
 }
 
-impl<'a> Run<'a> {
+impl<'a> Run<'a, '_> {
     fn stage(&mut self, stage: Stage<'a>, limit: usize) -> Result<ScoredList> {
         let pushed = stage.filter.map(|f| self.filters.push(f)).is_some();
         let result = self.stage_inner(stage, limit);
@@ -241,7 +255,7 @@ impl<'a> Run<'a> {
     /// A vector (or text) query: searches without prefetches, re-scores the
     /// union of their candidates with them.
     fn score(
-        &self,
+        &mut self,
         stage: &Stage<'a>,
         vector: QueryVector<'_>,
         children: &[ScoredList],
@@ -256,7 +270,7 @@ impl<'a> Run<'a> {
 
     /// A leaf search, fetching extra hits to make up for excluded ids.
     fn search(
-        &self,
+        &mut self,
         stage: &Stage<'a>,
         vector: QueryVector<'_>,
         limit: usize,
@@ -272,7 +286,8 @@ impl<'a> Run<'a> {
                     exact: params.exact,
                     quantization: params.quantization,
                 };
-                self.source.dense(stage.using, v, filters, &search)
+                self.source
+                    .dense(self.scratch, stage.using, v, filters, &search)
             }
             QueryVector::Sparse { indices, values } => {
                 self.source

@@ -23,7 +23,7 @@ mod fusion;
 pub(crate) mod parse;
 pub(crate) mod tree;
 
-pub use exec::{QuerySource, QueryVector, StoredVector, execute};
+pub use exec::{QuerySource, QueryVector, StoredVector, execute, execute_with};
 pub use fusion::{DEFAULT_RRF_K, ScoredList, dbsf, rrf, weighted};
 pub use tree::{
     DEFAULT_LIMIT, Fusion, PayloadSelector, Prefetch, Query, QueryParams, QueryRequest,

@@ -114,6 +114,7 @@ impl Mock {
 impl QuerySource for Mock {
     fn dense(
         &self,
+        _: &mut crate::Scratch,
         using: Option<&str>,
         vector: &[f32],
         filters: &[&Filter],
