@@ -47,3 +47,20 @@ export const DOCS = [
   { id: 4, text: "blue whales swim in the deep sea", kind: "animal", v: [0, 0.9, 0.1] },
   { id: 5, text: "trees and forests", kind: "nature", v: [0, 0, 1] },
 ];
+
+/** A collection of the five DOCS (dense, sparse `terms`, text `body`, payload `kind`). */
+export function small(Collection) {
+  const c = new Collection({
+    vectors: { size: 3, distance: "Cosine" },
+    sparse_vectors: { terms: { modifier: "idf" } },
+    text_fields: { body: { stopwords: "english" } },
+  });
+  c.upsert(DOCS.map((d) => ({
+    id: d.id,
+    vector: Float32Array.from(d.v),
+    sparse: { terms: { indices: [d.id, 100], values: [1, 0.5] } },
+    text: d.text,
+    payload: { kind: d.kind },
+  })));
+  return c;
+}

@@ -89,24 +89,14 @@ impl Collection {
     pub fn new(config: JsValue) -> Result<Collection, JsValue> {
         let value = to_json(config, "config")?;
         let config = CollectionConfig::from_value(&value).map_err(|e| js_error(&e))?;
-        Core::new(config)
-            .map(|inner| Collection {
-                inner,
-                scratch: grape_core::Scratch::new(),
-            })
-            .map_err(|e| js_error(&e))
+        Core::new(config).map(wrap).map_err(|e| js_error(&e))
     }
 
     /// Loads a collection from bytes of the portable format (as written by
     /// `toBytes` here or by native Grape).
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Collection, JsValue> {
-        Core::from_bytes(bytes)
-            .map(|inner| Collection {
-                inner,
-                scratch: grape_core::Scratch::new(),
-            })
-            .map_err(|e| js_error(&e))
+        Core::from_bytes(bytes).map(wrap).map_err(|e| js_error(&e))
     }
 
     /// The collection in the portable byte format.
@@ -270,6 +260,13 @@ impl Collection {
             "sparseBytes": s.sparse_bytes,
             "textBytes": s.text_bytes,
         }))
+    }
+}
+
+fn wrap(inner: Core) -> Collection {
+    Collection {
+        inner,
+        scratch: grape_core::Scratch::new(),
     }
 }
 
