@@ -352,12 +352,18 @@ def run_engine(args, engine_name):
         "kernel": kernel,
         "runs": runs,
     }
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{engine_name}-{args.dataset}.json")
+    path = write_result(args.out, f"{engine_name}-{args.dataset}.json", result)
+    log(f"{engine_name}: wrote {path}")
+
+
+def write_result(out_dir, name, result):
+    """Writes one result as indented JSON to out_dir/name and returns the path."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, name)
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
-    log(f"{engine_name}: wrote {path}")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -380,11 +380,7 @@ def run_job(args, job):
         "threads": 1,
         "query_mode": "batch",
     }
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"faiss-{job}-{args.dataset}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    path = peers.write_result(args.out, f"faiss-{job}-{args.dataset}.json", result)
     log(f"faiss {job}: wrote {path} ({loadavg()})")
 
 

@@ -11,14 +11,14 @@ Missing Grape files are reported in the block, not fatal.
 
 import argparse
 import datetime
-import glob
-import json
 import os
 import platform
 import re
 import shlex
 import statistics
 import sys
+
+from blocks import read_results, replace_block
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report import machine  # noqa: E402  (same machine line as the ANN report)
@@ -55,23 +55,11 @@ def log(msg):
 def load_results(out_dir):
     """{dataset: {(engine, variant): result}}; files that are not quant results are skipped with a message."""
     results = {}
-    for path in sorted(glob.glob(os.path.join(out_dir, "*.json"))):
-        try:
-            with open(path) as f:
-                r = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            log(f"skipping {path}: {e}")
-            continue
-        missing = [k for k in REQUIRED_KEYS if k not in r] if isinstance(r, dict) else list(REQUIRED_KEYS)
-        if missing:
-            log(f"skipping {path}: not a quant result (missing {missing})")
-            continue
+    for path, r in read_results(out_dir, REQUIRED_KEYS, log):
         bad = [p for p in r["points"] if not isinstance(p, dict) or "recall" not in p or "qps" not in p]
         if bad or not r["points"]:
             log(f"skipping {path}: points without recall/qps")
             continue
-        r["_path"] = path
-        r["_mtime"] = os.path.getmtime(path)
         key = (r["engine"], r["variant"])
         by = results.setdefault(r["dataset"], {})
         if key in by:
@@ -409,20 +397,8 @@ def render(results, args):
 
 
 def write_readme(path, block):
-    if os.path.exists(path):
-        with open(path) as f:
-            text = f.read()
-    else:
-        text = "# Grape benchmarks\n\nHand-written notes go outside the generated blocks below.\n\n"
-    start, end = text.find(BEGIN), text.find(END)
-    if start != -1 and end != -1 and end > start:
-        text = text[:start] + block.rstrip("\n") + text[end + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    if not text.endswith("\n"):
-        text += "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    replace_block(path, block, BEGIN, END,
+                  "# Grape benchmarks\n\nHand-written notes go outside the generated blocks below.\n\n")
 
 
 def main(argv):

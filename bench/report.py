@@ -7,12 +7,12 @@ text around it stays. One recall-vs-QPS plot per dataset goes to `<docs>/ann-<da
 
 import argparse
 import datetime
-import glob
-import json
 import os
 import platform
 import shlex
 import sys
+
+from blocks import read_results, replace_block
 
 BEGIN = "<!-- ann:begin -->"
 END = "<!-- ann:end -->"
@@ -28,19 +28,7 @@ def log(msg):
 
 def load_results(out_dir):
     results = {}
-    for path in sorted(glob.glob(os.path.join(out_dir, "*.json"))):
-        try:
-            with open(path) as f:
-                r = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            log(f"skipping {path}: {e}")
-            continue
-        missing = [k for k in REQUIRED_KEYS if k not in r] if isinstance(r, dict) else list(REQUIRED_KEYS)
-        if missing:
-            log(f"skipping {path}: missing keys {missing}")
-            continue
-        r["_path"] = path
-        r["_mtime"] = os.path.getmtime(path)
+    for _, r in read_results(out_dir, REQUIRED_KEYS, log):
         results.setdefault(r["dataset"], {})[r["engine"]] = r
     return results
 
@@ -314,20 +302,8 @@ def render(results, args):
 
 
 def write_readme(path, block):
-    if os.path.exists(path):
-        with open(path) as f:
-            text = f.read()
-    else:
-        text = "# Grape benchmarks\n\nHand-written notes go outside the generated block below.\n\n"
-    start, end = text.find(BEGIN), text.find(END)
-    if start != -1 and end != -1 and end > start:
-        text = text[:start] + block.rstrip("\n") + text[end + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    if not text.endswith("\n"):
-        text += "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    replace_block(path, block, BEGIN, END,
+                  "# Grape benchmarks\n\nHand-written notes go outside the generated block below.\n\n")
 
 
 def main(argv):

@@ -16,24 +16,10 @@ REQUIRE_GRAPE=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-DATA="$ROOT/../shared/data"
 DATASETS="glove50-100k,minilm384-scifact-sent40k"
-QUICK=0
-COMMAND="bench/run-ann.sh${*:+ $*}"
-
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --data) DATA="${2:?--data needs a directory}"; shift 2 ;;
-        --data=*) DATA="${1#*=}"; shift ;;
-        --datasets) DATASETS="${2:?--datasets needs a comma list}"; shift 2 ;;
-        --datasets=*) DATASETS="${1#*=}"; shift ;;
-        --quick) QUICK=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run-ann.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
-    esac
-done
-DATA="$(cd "$DATA" && pwd)" || { echo "run-ann.sh: data directory not found" >&2; exit 2; }
+# shellcheck source=bench/args.sh
+. bench/args.sh
+parse_bench_args "$@"
 
 if [ "$QUICK" = 1 ]; then
     EF="10,32,128"

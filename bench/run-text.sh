@@ -13,26 +13,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-DATA="$ROOT/../shared/data"
 DATASETS="scifact,cranfield"
-COMMAND="bench/run-text.sh${*:+ $*}"
 OUT="bench/out/text"
 DOCS="docs/bench/README.md"
 K1=1.2
 B=0.75
-
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --data) DATA="${2:?--data needs a directory}"; shift 2 ;;
-        --data=*) DATA="${1#*=}"; shift ;;
-        --datasets) DATASETS="${2:?--datasets needs a comma list}"; shift 2 ;;
-        --datasets=*) DATASETS="${1#*=}"; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run-text.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
-    esac
-done
-DATA="$(cd "$DATA" && pwd)" || { echo "run-text.sh: data directory not found" >&2; exit 2; }
+QUICK_OK=0
+# shellcheck source=bench/args.sh
+. bench/args.sh
+parse_bench_args "$@"
 
 say() { echo "[run-text $(date +%H:%M:%S)] $*" >&2; }
 # Runs a command and records it (paths relative to the repo) for the report's list of exact commands.

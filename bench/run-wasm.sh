@@ -14,27 +14,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-DATA="$ROOT/../shared/data"
 DATASETS="glove50-100k,minilm384-scifact-sent40k"
-QUICK=0
 BUDGET=""
-COMMAND="bench/run-wasm.sh${*:+ $*}"
-
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
-while [ $# -gt 0 ]; do
+extra_arg() {
     case "$1" in
-        --data) DATA="${2:?--data needs a directory}"; shift 2 ;;
-        --data=*) DATA="${1#*=}"; shift ;;
-        --datasets) DATASETS="${2:?--datasets needs a comma list}"; shift 2 ;;
-        --datasets=*) DATASETS="${1#*=}"; shift ;;
-        --quick) QUICK=1; shift ;;
-        --build-budget) BUDGET="${2:?--build-budget needs seconds}"; shift 2 ;;
-        --build-budget=*) BUDGET="${1#*=}"; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run-wasm.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+        --build-budget) BUDGET="${2:?--build-budget needs seconds}"; SHIFT=2 ;;
+        --build-budget=*) BUDGET="${1#*=}"; SHIFT=1 ;;
+        *) return 1 ;;
     esac
-done
-DATA="$(cd "$DATA" 2>/dev/null && pwd)" || { echo "run-wasm.sh: data directory not found" >&2; exit 2; }
+}
+# shellcheck source=bench/args.sh
+. bench/args.sh
+parse_bench_args "$@"
 
 EF_FULL="10,12,14,16,18,20,22,24,28,32,36,40,48,56,64,72,80,96,112,128,160,192,256,384,512"
 if [ "$QUICK" = 1 ]; then

@@ -25,12 +25,13 @@ Subcommands:
 
 import argparse
 import datetime
-import glob
 import json
 import math
 import os
 import platform
 import sys
+
+from blocks import replace_block
 
 BEGIN = "<!-- text:begin -->"
 END = "<!-- text:end -->"
@@ -356,16 +357,7 @@ def render(out, data_dir, datasets, command, check):
 
 
 def write_block(path, block):
-    text = open(path).read() if os.path.exists(path) else "# Grape benchmarks\n"
-    start, end = text.find(BEGIN), text.find(END)
-    if start != -1 and end != -1 and end > start:
-        text = text[:start] + block.rstrip("\n") + text[end + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    if not text.endswith("\n"):
-        text += "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    replace_block(path, block, BEGIN, END)
 
 
 # ---------------------------------------------------------------------------------------------------------
