@@ -176,7 +176,9 @@ function storedVector(id) {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`reference document: not an id: ${JSON.stringify(id)}`);
   const [point] = collection.get([n], { withVector: true });
   if (!point) throw new Error(`no document with id ${n}`);
-  return { id: n, title: point.payload.title, vector: point.vector[""] };
+  // The only (unnamed) vector comes back as a plain array, as Qdrant returns it.
+  const vector = Array.isArray(point.vector) ? point.vector : point.vector?.[""];
+  return { id: n, title: point.payload.title, vector };
 }
 
 const searches = {

@@ -160,6 +160,25 @@ fn loaded_collection_keeps_working() {
     assert_eq!(a.delete_by_filter(&kind_c), b.delete_by_filter(&kind_c));
     assert_eq!(a.len(), b.len());
     assert_eq!(answers(&a), answers(&b));
+
+    // `optimize` compacts and renumbers the graphs: the same points, payloads
+    // and filters answer, and the renumbered collection survives bytes.
+    let before = answers(&a);
+    let probe = PointId::Num(2_100);
+    let payload = a.payload(&probe).cloned();
+    a.optimize().unwrap();
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a.payload(&probe).cloned(), payload);
+    assert_eq!(a.vector(&probe, "small"), b.vector(&probe, "small"));
+    let same = answers(&a)
+        .iter()
+        .zip(&before)
+        .map(|(x, y)| x.iter().filter(|h| y.contains(h)).count())
+        .sum::<usize>();
+    let total = before.iter().map(Vec::len).sum::<usize>();
+    assert!(same * 100 >= total * 95, "{same} of {total} hits kept");
+    let c = Collection::from_bytes(&a.to_bytes()).unwrap();
+    assert_eq!(answers(&c), answers(&a));
 }
 
 /// Quantization starts once the index holds enough points; `optimize`
@@ -366,5 +385,51 @@ fn points_from_json_and_bulk_upsert() {
         c.to_bytes(),
         before,
         "a failed bulk upsert changed the collection"
+    );
+}
+
+/// Returned vectors have Qdrant's shape: a plain array for a collection with
+/// only the unnamed vector, an object by name otherwise.
+#[test]
+fn returned_vectors_have_qdrants_shape() {
+    use grape_core::query::VectorSelector;
+    let all = VectorSelector::All(true);
+    let id = PointId::Num(1);
+    let point = |vector: serde_json::Value| {
+        PointData::from_value(&json!({"id": 1, "vector": vector}), "p").unwrap()
+    };
+    let make = |config: serde_json::Value, vector: serde_json::Value| {
+        let mut c = Collection::new(CollectionConfig::from_value(&config).unwrap()).unwrap();
+        c.upsert(vec![point(vector)]).unwrap();
+        c
+    };
+    let only = make(
+        json!({"vectors": {"size": 2, "distance": "Dot"}}),
+        json!([1, 2]),
+    );
+    assert_eq!(only.vectors_value(&id, &all), json!([1.0, 2.0]));
+    assert_eq!(
+        only.vectors_value(&id, &VectorSelector::All(false)),
+        json!({})
+    );
+    let named = make(
+        json!({"vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 1, "distance": "Dot"}}}),
+        json!({"a": [1, 2], "b": [3]}),
+    );
+    assert_eq!(
+        named.vectors_value(&id, &all),
+        json!({"a": [1.0, 2.0], "b": [3.0]})
+    );
+    assert_eq!(
+        named.vectors_value(&id, &VectorSelector::Names(vec!["b".into()])),
+        json!({"b": [3.0]})
+    );
+    let with_sparse = make(
+        json!({"vectors": {"size": 2, "distance": "Dot"}, "sparse_vectors": {"s": {}}}),
+        json!({"": [1, 2], "s": {"indices": [1], "values": [1]}}),
+    );
+    assert_eq!(
+        with_sparse.vectors_value(&id, &all),
+        json!({"": [1.0, 2.0]})
     );
 }

@@ -309,11 +309,12 @@ impl Collection {
     }
 
     /// Prepares the collection for searching after bulk changes: compacts
-    /// deleted points out of the graphs and (re)trains the quantizers on
-    /// all current points.
+    /// deleted points out of the graphs, renumbers each graph so that
+    /// neighbours sit together in memory ([`Hnsw::optimize_layout`]) and
+    /// (re)trains the quantizers on all current points.
     pub fn optimize(&mut self) -> Result<()> {
         for index in self.dense.values_mut() {
-            index.compact();
+            index.optimize_layout();
         }
         self.quantize_ready(true)
     }
@@ -453,6 +454,26 @@ impl Collection {
             })
             .filter_map(|name| Some((name.clone(), self.vector(id, name)?.to_vec())))
             .collect()
+    }
+
+    /// The `vector` of a returned point in Qdrant's JSON shape: the plain
+    /// array when the collection has only the unnamed dense vector, an object
+    /// by name otherwise.
+    pub fn vectors_value(
+        &self,
+        id: &PointId,
+        selector: &crate::query::VectorSelector,
+    ) -> serde_json::Value {
+        let mut found = self.select_vectors(id, selector);
+        let only_unnamed = self.dense.len() == 1 && self.sparse.is_empty();
+        match found.remove("") {
+            Some(v) if only_unnamed => serde_json::json!(v),
+            Some(v) => {
+                found.insert(String::new(), v);
+                serde_json::json!(found)
+            }
+            None => serde_json::json!(found),
+        }
     }
 
     /// The stored dense vector `name` of point `id` (unit length under cosine).

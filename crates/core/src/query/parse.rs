@@ -41,6 +41,13 @@ impl QueryRequest {
         request.validate()?;
         Ok(request)
     }
+
+    /// Parses a request without validating it, for callers that fill in
+    /// fields (e.g. the query vector from a typed array) before running it;
+    /// [`execute`](super::execute) validates the finished request.
+    pub fn parse_value(value: &Value) -> Result<Self> {
+        parse_request(value)
+    }
 }
 
 /// Qdrant's JSON point id: an unsigned integer or a UUID string.
