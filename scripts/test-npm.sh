@@ -8,7 +8,10 @@
 #     Deno (deno test, offline), workerd (a real worker on 127.0.0.1) and
 #     the www/ demo in headless Chromium; Node and Chromium again with the
 #     baseline build,
-#   - the native <-> wasm byte-format check (grape-interop + npm/test/interop.mjs).
+#   - the native <-> wasm byte-format check (grape-interop + npm/test/interop.mjs),
+#   - the 128 MB workerd test: grape-memgen generates a 100k x 384-d int8
+#     collection natively, npm/test/workerd-memory.mjs streams it into a
+#     worker and measures workerd's memory and the recall.
 # Called by scripts/test.sh; can run alone from any directory.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,9 +59,14 @@ step "Node and Chromium with the baseline build"
 
 step "native <-> wasm bytes"
 INTEROP="$(mktemp -d)"
-trap 'rm -rf "$INTEROP"' EXIT
+MEMGEN="$(mktemp -d)"
+trap 'rm -rf "$INTEROP" "$MEMGEN"' EXIT
 cargo run -q --release -p grape-tests --bin grape-interop -- export "$INTEROP"
 node npm/test/interop.mjs "$INTEROP"
 cargo run -q --release -p grape-tests --bin grape-interop -- check "$INTEROP"
+
+step "workerd memory: 100k x 384-d int8 collection, streamed into a worker (128 MB)"
+cargo run -q --release -p grape-tests --bin grape-memgen -- "$MEMGEN"
+(cd npm && GRAPE_MEMGEN_DIR="$MEMGEN" timeout 300 node --test test/workerd-memory.mjs)
 
 step "npm package tests passed"

@@ -26,6 +26,14 @@ function plainVector(v, path) {
   throw gError("invalid_query", `${path}: expected an array, a Float32Array or {indices, values}`);
 }
 
+/** A dense query as a Float32Array (typed arrays are not copied in JS). */
+function denseVector(v, path) {
+  if (v instanceof Float32Array) return finite(v, path);
+  if (v instanceof Float64Array) return Float32Array.from(finite(v, path));
+  if (Array.isArray(v)) return Float32Array.from(finite(v, path));
+  throw gError("invalid_query", `${path}: expected an array or a Float32Array`);
+}
+
 function gError(code, message) {
   const e = new Error(message);
   e.code = code;
@@ -73,6 +81,81 @@ function oneField(fields, text, i) {
   return { [fields[0]]: text };
 }
 
+/** Size of the buffers a byte stream is read into. */
+const STREAM_CHUNK = 1 << 20;
+
+/**
+ * A stream's bytes as chunks, never concatenated. A byte stream (a fetch
+ * body) is read into 1 MiB buffers of our own: in workerd, keeping the
+ * stream's own chunks (~4 KiB each) costs about twice their size in memory.
+ */
+async function readChunks(stream) {
+  const chunks = [];
+  let own = false;
+  const take = (value) => {
+    if (!(value instanceof Uint8Array)) {
+      throw gError("invalid_query", "fromStream: the stream gave a chunk that is not a Uint8Array");
+    }
+    chunks.push(value);
+  };
+  if (stream && typeof stream.getReader === "function") {
+    let byob;
+    try {
+      byob = stream.getReader({ mode: "byob" });
+    } catch {
+      // Not a byte stream: its own chunks, as they come.
+    }
+    const reader = byob ?? stream.getReader();
+    try {
+      if (byob) {
+        own = true;
+        let buf = new Uint8Array(STREAM_CHUNK);
+        let filled = 0;
+        for (;;) {
+          const { done, value } = await byob.read(buf.subarray(filled));
+          if (value) {
+            // The read transferred the buffer: `value` views the new one.
+            buf = new Uint8Array(value.buffer);
+            filled += value.byteLength;
+          }
+          if (done || filled === buf.length) {
+            if (filled) chunks.push(filled === buf.length ? buf : buf.slice(0, filled));
+            if (done) break;
+            buf = new Uint8Array(STREAM_CHUNK);
+            filled = 0;
+          }
+        }
+      } else {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          take(value);
+        }
+      }
+    } catch (e) {
+      await reader.cancel(e).catch(() => {});
+      throw e;
+    } finally {
+      reader.releaseLock();
+    }
+  } else if (stream && typeof stream[Symbol.asyncIterator] === "function") {
+    for await (const value of stream) take(value);
+  } else {
+    throw gError("invalid_query", "fromStream: expected a ReadableStream or an async iterable of Uint8Arrays");
+  }
+  return { chunks, own };
+}
+
+/**
+ * Frees a consumed chunk that `fromStream` allocated itself at once, where
+ * the runtime can (`ArrayBuffer.prototype.transfer`), rather than when the
+ * garbage collector gets to it: the memory peak of a load is then the
+ * unread chunks plus the decoded collection.
+ */
+function release(chunk) {
+  chunk.buffer.transfer?.(0);
+}
+
 function searchParams(opts) {
   const params = {};
   if (opts.ef !== undefined) params.hnsw_ef = opts.ef;
@@ -103,6 +186,37 @@ export function bind(glue, flavour) {
         throw gError("invalid_query", "fromBytes: expected a Uint8Array");
       }
       return new Collection(undefined, Raw.fromBytes(bytes));
+    }
+
+    /**
+     * Loads a collection from portable-format bytes in pieces: Uint8Arrays end
+     * to end, e.g. a stream's chunks. Only 64 KiB at a time is copied into wasm
+     * memory, and each entry of `chunks` is set to `undefined` once it has been
+     * consumed, so the garbage collector can free it during the load.
+     * @param {Uint8Array[]} chunks
+     */
+    static fromChunks(chunks) {
+      if (!Array.isArray(chunks)) {
+        throw gError("invalid_query", "fromChunks: expected an array of Uint8Arrays");
+      }
+      return new Collection(undefined, Raw.fromChunks(chunks));
+    }
+
+    /**
+     * Loads a collection from a stream of portable-format bytes (a
+     * ReadableStream such as `response.body`, or an async iterable of
+     * Uint8Arrays): the chunks are kept as they arrive, never concatenated,
+     * then loaded as `fromChunks` does.
+     * @param {ReadableStream<Uint8Array>|AsyncIterable<Uint8Array>} stream
+     */
+    static async fromStream(stream) {
+      const { chunks, own } = await readChunks(stream);
+      return new Collection(undefined, Raw.fromChunks(chunks, own ? release : undefined));
+    }
+
+    /** Bytes of the wasm memory of this build (it grows and never shrinks). */
+    static wasmMemoryBytes() {
+      return Raw.wasmMemoryBytes();
     }
 
     /** The collection in the portable byte format. */
@@ -164,7 +278,18 @@ export function bind(glue, flavour) {
      *          scoreThreshold?: number}} [opts]
      */
     search(vector, opts = {}) {
-      return this.#raw.query(this.#request({ query: plainVector(vector, "vector") }, opts));
+      // Typed-array fast path: the vector goes into wasm memory as is and only
+      // options other than limit and ef travel as an object.
+      const { limit = 10, ef, ...rest } = opts;
+      if (!Number.isInteger(limit) || limit < 0) {
+        throw gError("invalid_query", `limit: expected a non-negative integer, got ${limit}`);
+      }
+      if (ef !== undefined && (!Number.isInteger(ef) || ef < 0 || ef > 0xffffffff)) {
+        throw gError("invalid_query", `ef: expected a non-negative integer, got ${ef}`);
+      }
+      const options = Object.keys(rest).length ? this.#request({}, { ...rest, limit }) : undefined;
+      if (options) delete options.limit;
+      return this.#raw.searchDense(denseVector(vector, "vector"), limit, ef, options);
     }
 
     /** BM25 search of a text field (`opts.using`, default: the only text field). */

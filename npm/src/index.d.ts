@@ -109,14 +109,16 @@ export interface ScoredPoint {
   id: PointId;
   score: number;
   payload?: Record<string, unknown>;
-  vector?: Record<string, number[]>;
+  /** The plain array when the collection has only the unnamed dense vector (as Qdrant), else by name. */
+  vector?: number[] | Record<string, number[]>;
 }
 
 /** A stored point. */
 export interface Record_ {
   id: PointId;
   payload: Record<string, unknown>;
-  vector?: Record<string, number[]>;
+  /** The plain array when the collection has only the unnamed dense vector (as Qdrant), else by name. */
+  vector?: number[] | Record<string, number[]>;
 }
 
 /** Sizes of a collection. */
@@ -144,8 +146,28 @@ export interface GrapeError extends Error {
 export declare class Collection {
   /** An empty collection. */
   constructor(config: CollectionConfig);
-  /** Loads portable-format bytes (from `toBytes` here or native Grape). */
+  /**
+   * Loads portable-format bytes (from `toBytes` here or native Grape). The
+   * bytes are checked (header, checksum) before anything is decoded and are
+   * copied into wasm memory 64 KiB at a time, never whole.
+   */
   static fromBytes(bytes: Uint8Array): Collection;
+  /**
+   * Loads portable-format bytes given in pieces: Uint8Arrays end to end (a
+   * stream's chunks, any sizes). Same checks and errors as `fromBytes`.
+   * Each entry of `chunks` is set to `undefined` once consumed, so that the
+   * garbage collector can free it while the rest is decoded: peak memory is
+   * the chunks plus the decoded collection, not a second copy of the bytes.
+   */
+  static fromChunks(chunks: (Uint8Array | undefined)[]): Collection;
+  /**
+   * Reads a stream of portable-format bytes (e.g. `response.body`, or any
+   * async iterable of Uint8Arrays) into chunks without concatenating them,
+   * then loads them as `fromChunks` does. Rejects with the same coded errors.
+   */
+  static fromStream(stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Collection>;
+  /** Bytes of this build's wasm memory (WebAssembly memory grows and never shrinks). */
+  static wasmMemoryBytes(): number;
   /** The wasm build in use. */
   static readonly flavour: "simd" | "baseline";
   /** Number of points. */

@@ -21,6 +21,45 @@ export function suite({ Collection, flavour, load, wantFlavour }) {
       assert.equal(Collection.flavour, wantFlavour);
     }],
 
+    ["search (the typed-array path) answers as query does, uuid and large ids intact", () => {
+      const c = new Collection({ vectors: { size: 3, distance: "Dot" } });
+      try {
+        const uuid = "8c2f5a1e-3b4d-4c6e-9f10-2a3b4c5d6e7f";
+        c.upsert([
+          { id: 1, vector: [1, 0, 0], payload: { kind: "a" } },
+          { id: uuid, vector: [0.9, 0.1, 0], payload: { kind: "b" } },
+          { id: Number.MAX_SAFE_INTEGER, vector: [0.5, 0.5, 0], payload: { kind: "a" } },
+        ]);
+        const q = Float32Array.from([1, 0.2, 0.1]);
+        const plain = c.search(q, { limit: 3 });
+        assert.deepEqual(plain.map((h) => h.id), [1, uuid, Number.MAX_SAFE_INTEGER]);
+        assert.deepEqual(plain, c.query({ query: Array.from(q), limit: 3 }));
+        assert.deepEqual(c.search(Array.from(q), { limit: 3 }), plain);
+        assert.deepEqual(c.search(Float64Array.from(q), { limit: 3 }), plain);
+        const opts = { limit: 2, ef: 8, exact: true, withPayload: true, withVector: true,
+          filter: { must: [{ key: "kind", match: { value: "a" } }] }, scoreThreshold: 0.1 };
+        const rich = c.search(q, opts);
+        assert.deepEqual(rich.map((h) => h.id), [1, Number.MAX_SAFE_INTEGER]);
+        assert.equal(rich[0].payload.kind, "a");
+        assert.equal(rich[0].vector.length, 3);
+        assert.deepEqual(rich, c.query({ query: Array.from(q), limit: 2, with_payload: true, with_vector: true,
+          filter: opts.filter, score_threshold: 0.1, params: { hnsw_ef: 8, exact: true } }));
+        assert.equal(c.search(q, { limit: 3, scoreThreshold: 2 }).length, 0);
+        for (const [call, code] of [
+          [() => c.search(q, { limit: 0 }), "invalid_query"],
+          [() => c.search(q, { limit: 1.5 }), "invalid_query"],
+          [() => c.search(q, { ef: -1 }), "invalid_query"],
+          [() => c.search(q, { using: "nope" }), "invalid_query"],
+          [() => c.search(q, { filter: { must: 3 } }), "invalid_filter"],
+          [() => c.search("1,0,0"), "invalid_query"],
+        ]) {
+          assert.throws(call, (e) => e instanceof Error && e.code === code, `expected ${code} from ${call}`);
+        }
+      } finally {
+        c.free();
+      }
+    }],
+
     ["dense, text, sparse and hybrid queries with filters", () => {
       const c = small(Collection);
       try {
@@ -171,6 +210,95 @@ export function suite({ Collection, flavour, load, wantFlavour }) {
       }
     }],
 
+    ["fromChunks and fromStream load what fromBytes loads, from chunks of any size", async () => {
+      const n = 1500; // int8 codes only, payloads, a text field
+      const data = vectors(n, DIM, 21);
+      const c = new Collection({
+        vectors: { size: DIM, distance: "Cosine" },
+        quantization_config: { scalar: { type: "int8", keep_originals: false } },
+        text_fields: { body: {} },
+      });
+      const small_ = small(Collection);
+      try {
+        c.upsertVectors(Array.from({ length: n }, (_, i) => i), data, {
+          payloads: Array.from({ length: n }, (_, i) => ({ body: `grape ${i % 7} vine ${i}`, n: i })),
+        });
+        for (const [coll, sizes, q] of [
+          [c, [7, 333, 65_537, Infinity], data.subarray(0, DIM)],
+          [small_, [1, 2, 24, 25], [1, 0.05, 0]],
+        ]) {
+          const bytes = coll.toBytes();
+          const want = Collection.fromBytes(bytes);
+          try {
+            const answers = (x) => [x.search(q, { limit: 10 }), x.searchText("grape vine", { limit: 5 })];
+            for (const size of sizes) {
+              const chunks = split(bytes, size);
+              const viaChunks = Collection.fromChunks(chunks);
+              const viaStream = await Collection.fromStream(stream(split(bytes, size)));
+              const viaIterable = await Collection.fromStream(iterable(split(bytes, size)));
+              const viaBytes = await Collection.fromStream(byteStream(split(bytes, size)));
+              try {
+                assert.ok(chunks.every((x) => x === undefined), "consumed chunks are released");
+                for (const got of [viaChunks, viaStream, viaIterable, viaBytes]) {
+                  assert.deepEqual(got.toBytes(), bytes, `chunks of ${size}`);
+                  assert.equal(got.length, want.length);
+                  assert.deepEqual(answers(got), answers(want), `chunks of ${size}`);
+                }
+              } finally {
+                viaChunks.free();
+                viaStream.free();
+                viaIterable.free();
+                viaBytes.free();
+              }
+            }
+          } finally {
+            want.free();
+          }
+        }
+        assert.ok(Collection.wasmMemoryBytes() >= 65536);
+        assert.equal(Collection.wasmMemoryBytes() % 65536, 0);
+      } finally {
+        c.free();
+        small_.free();
+      }
+    }],
+
+    ["damaged bytes in chunks or a stream throw the code fromBytes throws", async () => {
+      const c = small(Collection);
+      try {
+        const good = c.toBytes();
+        const flipped = good.slice();
+        flipped[flipped.length - 3] ^= 0xff;
+        const version = good.slice();
+        version[8] = 99;
+        const trailing = new Uint8Array(good.length + 2);
+        trailing.set(good);
+        const damaged = [flipped, good.subarray(0, 30), good.subarray(0, 5), version, trailing,
+          new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]), new Uint8Array(0)];
+        for (const bytes of damaged) {
+          let want;
+          assert.throws(() => Collection.fromBytes(bytes), (e) => { want = e; return true; });
+          assert.ok(want.code, `no code for ${want}`);
+          for (const size of [1, 4, 1000]) {
+            const same = (e) => e instanceof Error && e.code === want.code && e.message === want.message;
+            assert.throws(() => Collection.fromChunks(split(bytes, size)), same, `${want.code}, chunks of ${size}`);
+            await assert.rejects(Collection.fromStream(stream(split(bytes, size))), same, `${want.code}, stream`);
+            await assert.rejects(Collection.fromStream(byteStream(split(bytes, size))), same, `${want.code}, bytes`);
+          }
+        }
+        const codes = ["checksum_mismatch", "truncated", "truncated", "unsupported_version", "corrupted", "bad_magic", "truncated"];
+        damaged.forEach((bytes, i) => {
+          assert.throws(() => Collection.fromChunks([bytes]), (e) => e.code === codes[i]);
+        });
+        assert.throws(() => Collection.fromChunks(good), (e) => e.code === "invalid_query");
+        assert.throws(() => Collection.fromChunks([good, "x"]), (e) => e.code === "invalid_query");
+        await assert.rejects(Collection.fromStream(good), (e) => e.code === "invalid_query");
+        await assert.rejects(Collection.fromStream(stream([good.subarray(0, 10), "x"])), (e) => e.code === "invalid_query");
+      } finally {
+        c.free();
+      }
+    }],
+
     ["bad input throws a coded error and changes nothing", () => {
       const c = small(Collection);
       try {
@@ -210,4 +338,44 @@ export function suite({ Collection, flavour, load, wantFlavour }) {
       }
     }],
   ];
+}
+
+/** `bytes` as chunks of `size` bytes (the last one shorter), copied. */
+function split(bytes, size) {
+  const out = [];
+  for (let at = 0; at < bytes.length; at += size) out.push(bytes.slice(at, at + size));
+  return out;
+}
+
+/** A ReadableStream of these chunks, one per pull. */
+function stream(chunks) {
+  let i = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (i < chunks.length) controller.enqueue(chunks[i++]);
+      else controller.close();
+    },
+  });
+}
+
+/** A byte stream (as a fetch body is) of these chunks: read with a BYOB reader. */
+function byteStream(chunks) {
+  let i = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (i < chunks.length) {
+        controller.enqueue(chunks[i++]);
+      } else {
+        controller.close();
+        // A pending BYOB read ends only when its request is answered.
+        controller.byobRequest?.respond(0);
+      }
+    },
+  });
+}
+
+/** An async iterable of these chunks. */
+async function* iterable(chunks) {
+  for (const c of chunks) yield c;
 }

@@ -26,9 +26,10 @@ pub const MAGIC: [u8; 8] = *b"GRAPEIDX";
 pub const FORMAT_VERSION: u16 = 2;
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u16 = 1;
-const HEADER: usize = 24;
+/// Bytes of the header before the body.
+pub(crate) const HEADER: usize = 24;
 
-fn config() -> impl bincode::config::Config {
+pub(crate) fn config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
 
@@ -46,28 +47,40 @@ pub(crate) fn seal<T: bincode::Encode>(body: &T) -> Vec<u8> {
     out
 }
 
-/// Checks the header and checksum; returns the format version and the body.
-pub(crate) fn open(bytes: &[u8]) -> Result<(u16, &[u8])> {
-    if bytes.len() < MAGIC.len() {
-        return Err(if MAGIC.starts_with(bytes) {
+/// What the 24-byte header says about the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) version: u16,
+    pub(crate) body_len: u64,
+    pub(crate) crc: u32,
+}
+
+/// Checks the header of bytes `total` long whose first `min(total, 24)`
+/// bytes are `start`: magic, version, reserved field, and that the body
+/// length matches `total` exactly (shorter: [`Error::Truncated`], longer:
+/// trailing bytes). The one header parser, for slices and sources alike.
+pub(crate) fn header(start: &[u8], total: u64) -> Result<Header> {
+    let got = usize::try_from(total).unwrap_or(usize::MAX);
+    if start.len() < MAGIC.len() {
+        return Err(if MAGIC.starts_with(start) {
             Error::Truncated {
                 expected: HEADER,
-                got: bytes.len(),
+                got,
             }
         } else {
             Error::BadMagic
         });
     }
-    if bytes[..8] != MAGIC {
+    if start[..8] != MAGIC {
         return Err(Error::BadMagic);
     }
-    if bytes.len() < HEADER {
+    if start.len() < HEADER {
         return Err(Error::Truncated {
             expected: HEADER,
-            got: bytes.len(),
+            got,
         });
     }
-    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+    let u16_at = |i: usize| u16::from_le_bytes([start[i], start[i + 1]]);
     let version = u16_at(8);
     if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
@@ -79,20 +92,17 @@ pub(crate) fn open(bytes: &[u8]) -> Result<(u16, &[u8])> {
         return Err(Error::Corrupted("reserved header field is not zero".into()));
     }
     let mut len8 = [0u8; 8];
-    len8.copy_from_slice(&bytes[12..20]);
+    len8.copy_from_slice(&start[12..20]);
     let body_len = u64::from_le_bytes(len8);
     let mut crc4 = [0u8; 4];
-    crc4.copy_from_slice(&bytes[20..24]);
+    crc4.copy_from_slice(&start[20..24]);
     let crc = u32::from_le_bytes(crc4);
-    let have = (bytes.len() - HEADER) as u64;
+    let have = total - HEADER as u64;
     if body_len > have {
         let expected = usize::try_from(body_len)
             .unwrap_or(usize::MAX)
             .saturating_add(HEADER);
-        return Err(Error::Truncated {
-            expected,
-            got: bytes.len(),
-        });
+        return Err(Error::Truncated { expected, got });
     }
     if body_len < have {
         return Err(Error::Corrupted(alloc::format!(
@@ -100,21 +110,66 @@ pub(crate) fn open(bytes: &[u8]) -> Result<(u16, &[u8])> {
             have - body_len
         )));
     }
-    let body = &bytes[HEADER..];
-    if crc32fast::hash(body) != crc {
-        return Err(Error::ChecksumMismatch);
-    }
-    Ok((version, body))
+    Ok(Header {
+        version,
+        body_len,
+        crc,
+    })
 }
 
-/// Decodes a body returned by [`open`]; it must be used whole.
-pub(crate) fn decode<T: bincode::Decode<()>>(body: &[u8]) -> Result<T> {
-    let (value, used) = bincode::decode_from_slice(body, config())
-        .map_err(|e| Error::Corrupted(alloc::format!("cannot decode body: {e}")))?;
-    if used != body.len() {
-        return Err(Error::Corrupted("body has trailing bytes".into()));
+/// Checks the header and checksum; returns the format version and the body.
+pub(crate) fn open(bytes: &[u8]) -> Result<(u16, &[u8])> {
+    let h = header(&bytes[..bytes.len().min(HEADER)], bytes.len() as u64)?;
+    let body = &bytes[HEADER..];
+    if crc32fast::hash(body) != h.crc {
+        return Err(Error::ChecksumMismatch);
     }
-    Ok(value)
+    Ok((h.version, body))
+}
+
+/// A body whose header (and checksum) were checked, ready to decode as
+/// one type or another (the version decides which).
+pub(crate) trait CheckedBody {
+    /// The format version of the body.
+    fn version(&self) -> u16;
+    /// Decodes the body; it must be used whole.
+    fn decode<T: bincode::Decode<()>>(self) -> Result<T>;
+}
+
+/// A body in memory.
+pub(crate) struct SliceBody<'a> {
+    version: u16,
+    body: &'a [u8],
+}
+
+impl<'a> SliceBody<'a> {
+    /// Checks the header and checksum of `bytes`.
+    pub(crate) fn open(bytes: &'a [u8]) -> Result<Self> {
+        let (version, body) = open(bytes)?;
+        Ok(SliceBody { version, body })
+    }
+}
+
+impl CheckedBody for SliceBody<'_> {
+    fn version(&self) -> u16 {
+        self.version
+    }
+
+    fn decode<T: bincode::Decode<()>>(self) -> Result<T> {
+        let (value, used) = bincode::decode_from_slice(self.body, config()).map_err(undecodable)?;
+        if used != self.body.len() {
+            return Err(trailing());
+        }
+        Ok(value)
+    }
+}
+
+pub(crate) fn undecodable(e: bincode::error::DecodeError) -> Error {
+    Error::Corrupted(alloc::format!("cannot decode body: {e}"))
+}
+
+pub(crate) fn trailing() -> Error {
+    Error::Corrupted("body has trailing bytes".into())
 }
 
 #[cfg(test)]

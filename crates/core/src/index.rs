@@ -297,14 +297,18 @@ enum BodyV1 {
 
 /// Opens bytes of any readable format version as a current body.
 pub(crate) fn open_body(bytes: &[u8]) -> Result<Body> {
-    let (version, body) = format::open(bytes)?;
-    if version == 1 {
-        return Ok(match format::decode::<BodyV1>(body)? {
+    body_of(format::SliceBody::open(bytes)?)
+}
+
+/// Decodes a checked body of any readable format version as a current body.
+pub(crate) fn body_of(checked: impl format::CheckedBody) -> Result<Body> {
+    if checked.version() == 1 {
+        return Ok(match checked.decode::<BodyV1>()? {
             BodyV1::Flat(base) => Body::Flat(FlatBody { base, quant: None }),
             BodyV1::Hnsw(base) => Body::Hnsw(crate::hnsw::persist::HnswBody::from_v1(base)),
         });
     }
-    format::decode(body)
+    checked.decode()
 }
 
 /// An index of either kind, as loaded from bytes whose kind is not known.

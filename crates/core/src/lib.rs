@@ -38,6 +38,7 @@ mod search;
 mod space;
 pub mod sparse;
 mod store;
+mod stream;
 pub mod text;
 
 pub use collection::{
@@ -54,4 +55,5 @@ pub use rng::Rng;
 pub use scratch::Scratch;
 pub use search::{Filter, Hit, Plan, SearchParams};
 pub use sparse::{Modifier, SparseIndex, SparseVector};
+pub use stream::ByteSource;
 pub use text::{Bm25Params, TextIndex, Tokenizer};

@@ -8,11 +8,14 @@
 //! and picks the simd128 or baseline build.
 
 use grape_core::payload::{FieldSchema, Filter, PointId};
-use grape_core::query::{PayloadSelector, QueryRequest, VectorSelector};
+use grape_core::query::{PayloadSelector, Query, QueryParams, QueryRequest, VectorSelector};
 use grape_core::{Collection as Core, CollectionConfig, Error, PointData};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use wasm_bindgen::prelude::*;
+
+mod chunks;
+use chunks::Chunks;
 
 /// A JS `Error` with the core's message and a `code` property.
 fn js_error(e: &Error) -> JsValue {
@@ -78,6 +81,7 @@ pub struct Collection {
     inner: Core,
     /// Search memory reused by every query (JS is single-threaded).
     scratch: grape_core::Scratch,
+    keys: Keys,
 }
 
 #[wasm_bindgen]
@@ -92,11 +96,43 @@ impl Collection {
         Core::new(config).map(wrap).map_err(|e| js_error(&e))
     }
 
-    /// Loads a collection from bytes of the portable format (as written by
-    /// `toBytes` here or by native Grape).
+    /// Loads a collection from bytes of the portable format (a
+    /// `Uint8Array`, as written by `toBytes` here or by native Grape). The
+    /// bytes are copied into wasm memory 64 KiB at a time, never whole.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: &[u8]) -> Result<Collection, JsValue> {
-        Core::from_bytes(bytes).map(wrap).map_err(|e| js_error(&e))
+    pub fn from_bytes(bytes: JsValue) -> Result<Collection, JsValue> {
+        let mut source = Chunks::one(bytes, "fromBytes").map_err(|e| js_error(&e))?;
+        Core::from_source(&mut source)
+            .map(wrap)
+            .map_err(|e| js_error(&e))
+    }
+
+    /// Loads a collection from the bytes of the portable format in pieces:
+    /// an array of `Uint8Array`s end to end (a stream's chunks). Only one
+    /// 64 KiB block at a time is copied into wasm memory; the array's
+    /// entries are set to `undefined` as they are consumed, so that the
+    /// garbage collector can free them while the rest is decoded; `release`,
+    /// if given, is called with each chunk as it is consumed.
+    #[wasm_bindgen(js_name = fromChunks)]
+    pub fn from_chunks(
+        chunks: JsValue,
+        release: Option<js_sys::Function>,
+    ) -> Result<Collection, JsValue> {
+        let mut source = Chunks::array(chunks, release, "fromChunks").map_err(|e| js_error(&e))?;
+        Core::from_source(&mut source)
+            .map(wrap)
+            .map_err(|e| js_error(&e))
+    }
+
+    /// Bytes of this module's wasm memory (it grows, never shrinks).
+    #[wasm_bindgen(js_name = wasmMemoryBytes)]
+    pub fn wasm_memory_bytes() -> f64 {
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        memory
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length()
+            .into()
     }
 
     /// The collection in the portable byte format.
@@ -181,7 +217,7 @@ impl Collection {
                 let payload = self.inner.payload(id)?.clone();
                 let mut point = json!({"id": id_json(id), "payload": payload});
                 if with_vector {
-                    point["vector"] = json!(self.inner.select_vectors(id, &vectors));
+                    point["vector"] = self.inner.vectors_value(id, &vectors);
                 }
                 Some(point)
             })
@@ -214,7 +250,36 @@ impl Collection {
     /// `with_vector`) and returns `[{id, score, payload?, vector?}]`.
     pub fn query(&mut self, request: JsValue) -> Result<JsValue, JsValue> {
         let value = to_json(request, "request")?;
-        self.run(&value)
+        let request = QueryRequest::from_value(&value).map_err(|e| js_error(&e))?;
+        self.run(&request)
+    }
+
+    /// The fast path of a dense search: the query vector as a `Float32Array`
+    /// (no JSON), `limit`, an optional `ef`, and the other fields of a query
+    /// request (`using`, `filter`, `params`, `score_threshold`,
+    /// `with_payload`, `with_vector`) as an object, or `undefined` when
+    /// there are none. Returns what `query` returns.
+    #[wasm_bindgen(js_name = searchDense)]
+    pub fn search_dense(
+        &mut self,
+        vector: Vec<f32>,
+        limit: usize,
+        ef: Option<u32>,
+        options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let mut request = if options.is_undefined() || options.is_null() {
+            QueryRequest::default()
+        } else {
+            let value = to_json(options, "options")?;
+            QueryRequest::parse_value(&value).map_err(|e| js_error(&e))?
+        };
+        request.query = Some(Query::Dense(vector));
+        request.limit = limit;
+        if let Some(ef) = ef {
+            let params = request.params.get_or_insert_with(QueryParams::default);
+            params.hnsw_ef = Some(ef as usize);
+        }
+        self.run(&request)
     }
 
     /// Indexes a payload key (`"keyword"`, `"integer"`, `"float"`, `"bool"`,
@@ -267,15 +332,15 @@ fn wrap(inner: Core) -> Collection {
     Collection {
         inner,
         scratch: grape_core::Scratch::new(),
+        keys: Keys::new(),
     }
 }
 
 impl Collection {
-    fn run(&mut self, value: &Value) -> Result<JsValue, JsValue> {
-        let request = QueryRequest::from_value(value).map_err(|e| js_error(&e))?;
+    fn run(&mut self, request: &QueryRequest) -> Result<JsValue, JsValue> {
         let hits = self
             .inner
-            .query_with(&mut self.scratch, &request)
+            .query_with(&mut self.scratch, request)
             .map_err(|e| js_error(&e))?;
         let payload = request
             .with_payload
@@ -285,21 +350,56 @@ impl Collection {
             .with_vector
             .clone()
             .unwrap_or(VectorSelector::All(false));
-        let out: Vec<Value> = hits
-            .iter()
-            .map(|h| {
-                let mut hit = json!({"id": id_json(&h.id), "score": h.score});
-                if let Some(p) = self.inner.select_payload(&h.id, &payload) {
-                    hit["payload"] = Value::Object(p);
-                }
-                if vectors != VectorSelector::All(false) {
-                    hit["vector"] = json!(self.inner.select_vectors(&h.id, &vectors));
-                }
-                hit
-            })
-            .collect();
-        to_js(&out)
+        // Hits are built as JS objects directly: going through a JSON value
+        // and serde costs more than the search itself on small collections.
+        let out = js_sys::Array::new_with_length(hits.len() as u32);
+        for (i, h) in hits.iter().enumerate() {
+            let hit = js_sys::Object::new();
+            let id = match h.id {
+                PointId::Num(n) => JsValue::from_f64(n as f64),
+                uuid @ PointId::Uuid(_) => JsValue::from_str(&uuid.to_string()),
+            };
+            set(&hit, &self.keys.id, &id);
+            set(
+                &hit,
+                &self.keys.score,
+                &JsValue::from_f64(f64::from(h.score)),
+            );
+            if let Some(p) = self.inner.select_payload(&h.id, &payload) {
+                set(&hit, &self.keys.payload, &to_js(&p)?);
+            }
+            if vectors != VectorSelector::All(false) {
+                let v = self.inner.vectors_value(&h.id, &vectors);
+                set(&hit, &self.keys.vector, &to_js(&v)?);
+            }
+            out.set(i as u32, hit.into());
+        }
+        Ok(out.into())
     }
+}
+
+/// Property names of a hit, made once per collection.
+struct Keys {
+    id: JsValue,
+    score: JsValue,
+    payload: JsValue,
+    vector: JsValue,
+}
+
+impl Keys {
+    fn new() -> Self {
+        Keys {
+            id: JsValue::from_str("id"),
+            score: JsValue::from_str("score"),
+            payload: JsValue::from_str("payload"),
+            vector: JsValue::from_str("vector"),
+        }
+    }
+}
+
+fn set(object: &js_sys::Object, key: &JsValue, value: &JsValue) {
+    // Defining a property on a fresh plain object cannot fail.
+    let _ = js_sys::Reflect::set(object, key, value);
 }
 
 fn parse_filter(filter: JsValue) -> Result<Option<Filter>, JsValue> {

@@ -12,6 +12,11 @@ fn js(json: &str) -> JsValue {
     js_sys::JSON::parse(json).expect("test JSON parses")
 }
 
+/// Bytes as a JS `Uint8Array`.
+fn u8s(bytes: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(bytes).into()
+}
+
 fn code(err: JsValue) -> String {
     Reflect::get(&err, &"code".into())
         .ok()
@@ -68,7 +73,7 @@ fn bulk_path_and_bytes() {
         JsValue::NULL,
     )
     .unwrap();
-    let back = Collection::from_bytes(&c.to_bytes()).unwrap();
+    let back = Collection::from_bytes(u8s(&c.to_bytes())).unwrap();
     assert_eq!(back.length(), 3);
     assert_eq!(back.count(JsValue::UNDEFINED).unwrap(), 3);
 }
@@ -97,8 +102,59 @@ fn errors_carry_codes_and_change_nothing() {
     let last = bad.len() - 1;
     bad[last] ^= 1;
     assert_eq!(
-        code(Collection::from_bytes(&bad).err().unwrap()),
+        code(Collection::from_bytes(u8s(&bad)).err().unwrap()),
         "checksum_mismatch"
     );
     assert_eq!(c.to_bytes(), before);
+}
+
+#[wasm_bindgen_test]
+fn from_chunks_loads_odd_chunks_and_releases_them() {
+    let c = collection();
+    let bytes = c.to_bytes();
+    for size in [1, 3, 24, 100, bytes.len()] {
+        let chunks = Array::new();
+        chunks.push(&u8s(&[]));
+        for piece in bytes.chunks(size) {
+            chunks.push(&u8s(piece));
+            chunks.push(&u8s(&[]));
+        }
+        let back = Collection::from_chunks(chunks.clone().into(), None).unwrap();
+        assert_eq!(back.to_bytes(), bytes, "chunks of {size}");
+        // Every chunk was consumed and released to the garbage collector.
+        assert!(chunks.iter().all(|x| x.is_undefined()), "chunks of {size}");
+    }
+    // `release` sees every chunk once, in order.
+    let chunks = Array::new();
+    for piece in bytes.chunks(50) {
+        chunks.push(&u8s(piece));
+    }
+    let seen = Array::new();
+    let push = js_sys::Function::new_with_args("chunk", "this.push(chunk.length)").bind0(&seen);
+    Collection::from_chunks(chunks.into(), Some(push)).unwrap();
+    let lengths: Vec<u32> = bytes.chunks(50).map(|c| c.len() as u32).collect();
+    assert_eq!(
+        seen.iter()
+            .map(|x| x.as_f64().unwrap() as u32)
+            .collect::<Vec<_>>(),
+        lengths
+    );
+    let mut bad = bytes.clone();
+    bad[30] ^= 1;
+    let chunks = Array::of2(&u8s(&bad[..10]), &u8s(&bad[10..]));
+    let e = Collection::from_chunks(chunks.clone().into(), None)
+        .err()
+        .unwrap();
+    assert_eq!(code(e), "checksum_mismatch");
+    // Nothing is released before the checksum passed.
+    assert!(chunks.iter().all(|x| !x.is_undefined()));
+    let e = Collection::from_chunks(u8s(&bytes), None).err().unwrap();
+    assert_eq!(code(e), "invalid_query");
+    let e = Collection::from_chunks(Array::of1(&"x".into()).into(), None)
+        .err()
+        .unwrap();
+    assert_eq!(code(e), "invalid_query");
+    let e = Collection::from_bytes(Array::new().into()).err().unwrap();
+    assert_eq!(code(e), "invalid_query");
+    assert!(Collection::wasm_memory_bytes() >= 65536.0);
 }

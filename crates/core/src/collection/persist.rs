@@ -11,10 +11,11 @@ use crate::error::{Error, Result};
 use crate::format;
 use crate::hnsw::Hnsw;
 use crate::hnsw::persist::HnswBody;
-use crate::index::{Body, open_body};
+use crate::index::{Body, body_of, open_body};
 use crate::payload::{FieldSchema, Payload, PayloadStore, PointId};
 use crate::quant::Quantization;
 use crate::sparse::{Modifier, SparseIndex, SparseVector};
+use crate::stream::{ByteSource, SourceBody};
 use crate::text::TextIndex;
 
 /// One stored sparse vector: offset, indices, values.
@@ -138,16 +139,74 @@ impl Collection {
     /// Loads a collection written by [`Collection::to_bytes`]; any damage
     /// gives an error ([`Error::Corrupted`] and the format errors).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        match open_body(bytes)? {
+        Collection::from_checked(open_body(bytes)?)
+    }
+
+    /// Loads a collection from bytes read in pieces: the same checks and
+    /// errors as [`Collection::from_bytes`] (the header, then the checksum
+    /// of the whole body before anything is decoded), with one 64 KiB block
+    /// of the bytes in memory at a time besides the decoded collection.
+    /// The source is read twice (checksum, then decoding; a source whose
+    /// bytes change in between is rejected as [`Error::Corrupted`]) and
+    /// told in the second pass which bytes it may release.
+    pub fn from_source<S: ByteSource + ?Sized>(source: &mut S) -> Result<Self> {
+        Collection::from_checked(body_of(SourceBody::open(source)?)?)
+    }
+
+    fn from_checked(body: Body) -> Result<Self> {
+        match body {
             Body::Collection(b) => Collection::from_body(b),
             _ => Err(bad("bytes hold an index, not a collection")),
         }
     }
 
     fn from_body(b: CollectionBody) -> Result<Self> {
+        // Payloads first: their records (a list of JSON strings) are freed
+        // before the indexes' maps are built, which lowers the peak memory
+        // of a load (wasm memory never shrinks).
+        let CollectionBody {
+            dense: dense_bodies,
+            sparse: sparse_bodies,
+            text: text_bodies,
+            points,
+            payload_indexes,
+            free,
+            next,
+        } = b;
+        let mut payloads = PayloadStore::new();
+        // Every offset below `next` is a point's or free (checked below);
+        // an absurd `next` must not allocate.
+        let slots = (next as usize).min(points.len() + free.len());
+        payloads.reserve_exact(slots, points.len());
+        for (offset, id, json) in points {
+            if offset >= next {
+                return Err(bad("point offset beyond the collection"));
+            }
+            let id = match id {
+                IdBody::Num(n) => PointId::Num(n),
+                IdBody::Uuid(u) => PointId::Uuid(u),
+            };
+            if payloads.internal_id(&id).is_some() {
+                return Err(bad(alloc::format!("point id {id} stored twice")));
+            }
+            let payload: Payload = serde_json::from_str(&json)
+                .map_err(|e| bad(alloc::format!("payload of point {id}: {e}")))?;
+            payloads.set(offset, id, payload);
+        }
+        for (field, schema) in payload_indexes {
+            let schema = *SCHEMAS
+                .get(schema as usize)
+                .ok_or_else(|| bad(alloc::format!("unknown payload index schema {schema}")))?;
+            payloads
+                .create_index(&field, schema)
+                .map_err(|e| bad(alloc::format!("{e}")))?;
+        }
+        if free.iter().any(|&f| f >= next || payloads.get(f).is_some()) {
+            return Err(bad("free offset in use"));
+        }
         let mut config = CollectionConfig::default();
         let mut dense = BTreeMap::new();
-        for (name, body, q) in b.dense {
+        for (name, body, q) in dense_bodies {
             let h = Hnsw::from_body(body)?;
             config.dense.insert(name.clone(), *h.config());
             if let Some(q) = q {
@@ -174,7 +233,7 @@ impl Collection {
             dense.insert(name, h);
         }
         let mut sparse = BTreeMap::new();
-        for (name, modifier, records) in b.sparse {
+        for (name, modifier, records) in sparse_bodies {
             let modifier = match modifier {
                 0 => Modifier::None,
                 1 => Modifier::Idf,
@@ -192,7 +251,7 @@ impl Collection {
             sparse.insert(name, index);
         }
         let mut text = BTreeMap::new();
-        for (name, index) in b.text {
+        for (name, index) in text_bodies {
             config.text.insert(
                 name.clone(),
                 TextConfig {
@@ -202,44 +261,14 @@ impl Collection {
             );
             text.insert(name, index);
         }
-        let mut payloads = PayloadStore::new();
-        for (offset, id, json) in b.points {
-            if offset >= b.next {
-                return Err(bad("point offset beyond the collection"));
-            }
-            let id = match id {
-                IdBody::Num(n) => PointId::Num(n),
-                IdBody::Uuid(u) => PointId::Uuid(u),
-            };
-            if payloads.internal_id(&id).is_some() {
-                return Err(bad(alloc::format!("point id {id} stored twice")));
-            }
-            let payload: Payload = serde_json::from_str(&json)
-                .map_err(|e| bad(alloc::format!("payload of point {id}: {e}")))?;
-            payloads.set(offset, id, payload);
-        }
-        for (field, schema) in b.payload_indexes {
-            let schema = *SCHEMAS
-                .get(schema as usize)
-                .ok_or_else(|| bad(alloc::format!("unknown payload index schema {schema}")))?;
-            payloads
-                .create_index(&field, schema)
-                .map_err(|e| bad(alloc::format!("{e}")))?;
-        }
-        if b.free
-            .iter()
-            .any(|&f| f >= b.next || payloads.get(f).is_some())
-        {
-            return Err(bad("free offset in use"));
-        }
         Ok(Collection {
             config,
             dense,
             sparse,
             text,
             payloads,
-            free: b.free,
-            next: b.next,
+            free,
+            next,
         })
     }
 }

@@ -44,6 +44,16 @@ impl PayloadStore {
         self.len == 0
     }
 
+    /// Makes room for internal ids below `slots` and `points` ids at once
+    /// (loading: each array allocated once, at its final size).
+    pub(crate) fn reserve_exact(&mut self, slots: usize, points: usize) {
+        self.points
+            .reserve_exact(slots.saturating_sub(self.points.len()));
+        self.live
+            .reserve_exact(slots.div_ceil(64).saturating_sub(self.live.len()));
+        self.by_id.reserve(points.saturating_sub(self.by_id.len()));
+    }
+
     /// Sets the id and payload of internal id `internal`, replacing what it
     /// held, and updates every index.
     pub fn set(&mut self, internal: u32, id: PointId, payload: Payload) {
