@@ -80,7 +80,7 @@ function grape(flavour) {
         notes: [
           `npm/src/node.js load("${flavour}"); new Collection({vectors: {size, distance: "Cosine"}, ` +
             `hnsw_config: {m: ${M}, ef_construct: ${EF_CONSTRUCTION}}}), one upsertVectors(ids, Float32Array); ` +
-            "upsertVectors then optimize(); search(vector, {limit: 10, ef}) returns [{id, score}] (the typed-array path: the Float32Array goes into wasm memory as is)",
+            "then optimize() (graph layout, inside the build time); search(vector, {limit: 10, ef}) returns [{id, score}] (the typed-array path: the Float32Array goes into wasm memory as is)",
         ],
         build(base, n, dim) {
           coll = new Collection({

@@ -21,16 +21,15 @@
 // Without DIR the test fails. Not a *.test.mjs file: `npm test` does not
 // run it (it needs the generated data and a minute of generation).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync,
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync,
   writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 
-const PKG = fileURLToPath(new URL("..", import.meta.url));
+import { copyPackage, startWorkerd, stopWorkerd, workerdBinary, workerdConfig } from "./workerd-harness.mjs";
+
 const MIB = 2 ** 20;
 const START_TIMEOUT_MS = 30_000;
 const LOAD_TIMEOUT_MS = 120_000;
@@ -61,19 +60,6 @@ const WASM_LIMIT_MIB = 72;
 const RECALL_FLOOR = 0.95;
 
 const DIR = process.env.GRAPE_MEMGEN_DIR;
-
-/** The workerd binary (the npm package's main export is its path; its PID is workerd's own). */
-async function workerdBinary() {
-  let bin;
-  try {
-    bin = (await import("workerd")).default;
-  } catch (e) {
-    assert.fail(`workerd is missing (${e.message}): run \`npm install\` in npm/ (devDependency "workerd")`);
-  }
-  bin = typeof bin === "string" ? bin : bin?.default;
-  assert.ok(typeof bin === "string" && existsSync(bin), `the workerd package names no binary (${bin})`);
-  return bin;
-}
 
 const WORKER = String.raw`
 import { Collection, flavour } from "../src/workerd.js";
@@ -110,49 +96,6 @@ export default {
   },
 };
 `;
-
-function copyPackage(dir) {
-  const files = [
-    "src/workerd.js", "src/grape.js", "src/simd.js",
-    "dist/simd/grape_wasm.js", "dist/simd/grape_wasm_bg.wasm",
-    "dist/baseline/grape_wasm.js", "dist/baseline/grape_wasm_bg.wasm",
-  ];
-  for (const f of files) {
-    const from = join(PKG, f);
-    assert.ok(existsSync(from), `${from} is missing: run \`npm run build\` in npm/ first`);
-    mkdirSync(dirname(join(dir, f)), { recursive: true });
-    copyFileSync(from, join(dir, f));
-  }
-}
-
-function config(originPort) {
-  const mod = (name, kind) => `    (name = "${name}", ${kind} = embed "${name}"),`;
-  return `using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .grapeWorker),
-    (name = "origin", external = (address = "127.0.0.1:${originPort}", http = ())),
-  ],
-  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ],
-);
-
-const grapeWorker :Workerd.Worker = (
-  modules = [
-${mod("test/worker.js", "esModule")}
-${mod("src/workerd.js", "esModule")}
-${mod("src/grape.js", "esModule")}
-${mod("src/simd.js", "esModule")}
-${mod("dist/simd/grape_wasm.js", "esModule")}
-${mod("dist/simd/grape_wasm_bg.wasm", "wasm")}
-${mod("dist/baseline/grape_wasm.js", "esModule")}
-${mod("dist/baseline/grape_wasm_bg.wasm", "wasm")}
-  ],
-  bindings = [ (name = "ORIGIN", service = "origin") ],
-  compatibilityDate = "2025-01-01",
-);
-`;
-}
 
 /** VmRSS and VmHWM of a process, in bytes. */
 function memory(pid) {
@@ -195,11 +138,6 @@ test("workerd: a 100k x 384-d int8 collection streams in and answers within 128 
   const dir = mkdtempSync(join(tmpdir(), "grape-workerd-memory-"));
   let origin;
   let workerd;
-  let log = "";
-  const kill = () => {
-    if (workerd && workerd.exitCode === null && workerd.signalCode === null) process.kill(workerd.pid, "SIGKILL");
-  };
-  process.once("exit", kill);
   try {
     copyPackage(dir);
     mkdirSync(join(dir, "test"), { recursive: true });
@@ -211,36 +149,11 @@ test("workerd: a 100k x 384-d int8 collection streams in and answers within 128 
       createReadStream(join(DIR, "collection.bin")).pipe(res);
     });
     await new Promise((resolve, reject) => origin.listen(0, "127.0.0.1", resolve).on("error", reject));
-    writeFileSync(join(dir, "config.capnp"), config(origin.address().port));
+    writeFileSync(join(dir, "config.capnp"), workerdConfig(origin.address().port));
 
-    workerd = spawn(bin, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
-      cwd: dir,
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-    });
-    workerd.stdout.on("data", (d) => { log += d; });
-    workerd.stderr.on("data", (d) => { log += d; });
-    const exited = new Promise((resolve) => workerd.once("exit", (code, signal) => resolve({ code, signal })));
-    const listening = new Promise((resolve) => {
-      let control = "";
-      workerd.stdio[3].on("data", (d) => {
-        control += d;
-        for (const line of control.split("\n").slice(0, -1)) {
-          const msg = JSON.parse(line);
-          if (msg.event === "listen" && msg.socket === "http") resolve(msg.port);
-        }
-        control = control.slice(control.lastIndexOf("\n") + 1);
-      });
-    });
-    let timer;
-    const first = await Promise.race([
-      listening.then((port) => ({ port })),
-      exited.then((gone) => ({ gone })),
-      new Promise((resolve) => { timer = setTimeout(() => resolve({ late: true }), START_TIMEOUT_MS); }),
-    ]);
-    clearTimeout(timer);
-    assert.equal(first.gone, undefined, `workerd exited (${JSON.stringify(first.gone)}) before listening:\n${log}`);
-    assert.equal(first.late, undefined, `workerd did not listen within ${START_TIMEOUT_MS} ms:\n${log}`);
-    const base = `http://127.0.0.1:${first.port}`;
+    const run = await startWorkerd(bin, dir, START_TIMEOUT_MS);
+    workerd = run.proc;
+    const base = run.base;
 
     // Idle: the module is instantiated and has served a request.
     const idle = await call(`${base}/idle`, undefined, START_TIMEOUT_MS);
@@ -293,14 +206,7 @@ test("workerd: a 100k x 384-d int8 collection streams in and answers within 128 
     assert.ok(wasmBytes <= WASM_LIMIT_MIB * MIB, `wasm memory ${mib(wasmBytes)} MiB > ${WASM_LIMIT_MIB} MiB`);
     assert.ok(recall >= RECALL_FLOOR, `recall@10 ${recall} < ${RECALL_FLOOR}`);
   } finally {
-    if (workerd && workerd.exitCode === null && workerd.signalCode === null) {
-      const gone = new Promise((resolve) => workerd.once("exit", resolve));
-      process.kill(workerd.pid, "SIGTERM");
-      const timer = setTimeout(kill, 5000);
-      await gone;
-      clearTimeout(timer);
-    }
-    process.removeListener("exit", kill);
+    await stopWorkerd(workerd);
     if (origin) await new Promise((resolve) => origin.close(resolve));
     rmSync(dir, { recursive: true, force: true });
   }

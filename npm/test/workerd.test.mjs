@@ -19,40 +19,25 @@
 //
 //   node --test test/workerd.test.mjs     (from npm/, after npm install and npm run build)
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { load } from "../src/node.js";
 import { rng as sharedRng } from "./fixtures.mjs";
+import { copyPackage, startWorkerd, stopWorkerd, workerdBinary, workerdConfig } from "./workerd-harness.mjs";
 
 // workerd runs the simd build (checked by the first test); the Node side
 // uses the same build whatever GRAPE_WASM_FLAVOUR says, so that answers
 // can be compared exactly.
 const { Collection } = await load("simd");
 
-const PKG = fileURLToPath(new URL("..", import.meta.url));
 const START_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const DIM = 32;
 const N = 2500;
-
-/** The workerd binary (the npm package's main export is its path; its PID is workerd's own). */
-async function workerdBinary() {
-  let bin;
-  try {
-    bin = (await import("workerd")).default;
-  } catch (e) {
-    assert.fail(`workerd is missing (${e.message}): run \`npm install\` in npm/ (devDependency "workerd")`);
-  }
-  bin = typeof bin === "string" ? bin : bin?.default;
-  assert.ok(typeof bin === "string" && existsSync(bin), `the workerd package names no binary (${bin})`);
-  return bin;
-}
 
 /** Uniform numbers in [0, 1), from the shared generator. */
 function rng(seed) {
@@ -177,52 +162,6 @@ export default {
 };
 `;
 
-/** Copies the package files the worker imports into `dir`, under their package paths. */
-function copyPackage(dir) {
-  const files = [
-    "src/workerd.js", "src/grape.js", "src/simd.js",
-    "dist/simd/grape_wasm.js", "dist/simd/grape_wasm_bg.wasm",
-    "dist/baseline/grape_wasm.js", "dist/baseline/grape_wasm_bg.wasm",
-  ];
-  for (const f of files) {
-    const from = join(PKG, f);
-    assert.ok(existsSync(from), `${from} is missing: run \`npm run build\` in npm/ first`);
-    mkdirSync(dirname(join(dir, f)), { recursive: true });
-    copyFileSync(from, join(dir, f));
-  }
-}
-
-/** The workerd config: one worker, one socket, the origin server as an external service. */
-function config(originPort) {
-  const mod = (name, kind) => `    (name = "${name}", ${kind} = embed "${name}"),`;
-  return `using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .grapeWorker),
-    (name = "origin", external = (address = "127.0.0.1:${originPort}", http = ())),
-  ],
-  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ],
-);
-
-const grapeWorker :Workerd.Worker = (
-  modules = [
-${mod("test/worker.js", "esModule")}
-${mod("test/collection.bin", "data")}
-${mod("src/workerd.js", "esModule")}
-${mod("src/grape.js", "esModule")}
-${mod("src/simd.js", "esModule")}
-${mod("dist/simd/grape_wasm.js", "esModule")}
-${mod("dist/simd/grape_wasm_bg.wasm", "wasm")}
-${mod("dist/baseline/grape_wasm.js", "esModule")}
-${mod("dist/baseline/grape_wasm_bg.wasm", "wasm")}
-  ],
-  bindings = [ (name = "ORIGIN", service = "origin") ],
-  compatibilityDate = "2025-01-01",
-);
-`;
-}
-
 /** fetch with a time limit. */
 async function call(url, body) {
   const init = { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
@@ -246,7 +185,6 @@ let dir;
 let origin;
 let workerd;
 let base;
-let log = "";
 let cases;
 let expectedLength;
 
@@ -275,40 +213,15 @@ before(async () => {
   });
   await new Promise((resolve, reject) => origin.listen(0, "127.0.0.1", resolve).on("error", reject));
 
-  writeFileSync(join(dir, "config.capnp"), config(origin.address().port));
+  writeFileSync(join(dir, "config.capnp"), workerdConfig(origin.address().port, [["test/collection.bin", "data"]]));
 
-  // workerd binds 127.0.0.1:0 and reports the port on the control descriptor.
   const started = Date.now();
-  workerd = spawn(bin, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
-    cwd: dir,
-    stdio: ["ignore", "pipe", "pipe", "pipe"],
-  });
-  workerd.stdout.on("data", (d) => { log += d; });
-  workerd.stderr.on("data", (d) => { log += d; });
-  const exited = new Promise((resolve) => workerd.once("exit", (code, signal) => resolve({ code, signal })));
-  const listening = new Promise((resolve) => {
-    let control = "";
-    workerd.stdio[3].on("data", (d) => {
-      control += d;
-      for (const line of control.split("\n").slice(0, -1)) {
-        const msg = JSON.parse(line);
-        if (msg.event === "listen" && msg.socket === "http") resolve(msg.port);
-      }
-      control = control.slice(control.lastIndexOf("\n") + 1);
-    });
-  });
+  const run = await startWorkerd(bin, dir, START_TIMEOUT_MS);
+  workerd = run.proc;
+  base = run.base;
   const timeLeft = () => START_TIMEOUT_MS - (Date.now() - started);
-  let timer;
-  const first = await Promise.race([
-    listening.then((port) => ({ port })),
-    exited.then((gone) => ({ gone })),
-    new Promise((resolve) => { timer = setTimeout(() => resolve({ late: true }), timeLeft()); }),
-  ]);
-  clearTimeout(timer);
-  assert.equal(first.gone, undefined, `workerd exited (${JSON.stringify(first.gone)}) before listening:\n${log}`);
-  assert.equal(first.late, undefined, `workerd did not listen within ${START_TIMEOUT_MS} ms:\n${log}`);
-  const { port } = first;
-  base = `http://127.0.0.1:${port}`;
+  let log = "";
+  const output = () => `${run.log()}${log}`;
   // Ready when /health answers (the worker has loaded); bounded as well.
   for (;;) {
     try {
@@ -318,37 +231,14 @@ before(async () => {
     } catch (e) {
       log += `\n[test] /health: ${e.message}`;
     }
-    assert.equal(workerd.exitCode ?? workerd.signalCode, null, `workerd exited before answering:\n${log}`);
-    assert.ok(timeLeft() > 0, `workerd did not answer on ${base} within ${START_TIMEOUT_MS} ms:\n${log}`);
+    assert.equal(workerd.exitCode ?? workerd.signalCode, null, `workerd exited before answering:\n${output()}`);
+    assert.ok(timeLeft() > 0, `workerd did not answer on ${base} within ${START_TIMEOUT_MS} ms:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }, { timeout: START_TIMEOUT_MS + 60_000 });
 
-/** Stops workerd by its PID: SIGTERM, then SIGKILL after 5 s. */
-async function stopWorkerd() {
-  if (!workerd || workerd.exitCode !== null || workerd.signalCode !== null) return;
-  const gone = new Promise((resolve) => workerd.once("exit", resolve));
-  process.kill(workerd.pid, "SIGTERM");
-  const timer = setTimeout(() => {
-    if (workerd.exitCode === null && workerd.signalCode === null) process.kill(workerd.pid, "SIGKILL");
-  }, 5000);
-  await gone;
-  clearTimeout(timer);
-}
-
-// Also when this process is stopped from outside (a time limit, Ctrl-C).
-for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.once(signal, () => {
-    if (workerd && workerd.exitCode === null && workerd.signalCode === null) process.kill(workerd.pid, "SIGKILL");
-    process.exit(1);
-  });
-}
-process.once("exit", () => {
-  if (workerd && workerd.exitCode === null && workerd.signalCode === null) process.kill(workerd.pid, "SIGKILL");
-});
-
 after(async () => {
-  await stopWorkerd();
+  await stopWorkerd(workerd);
   if (origin) await new Promise((resolve) => origin.close(resolve));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
