@@ -433,3 +433,325 @@ fn returned_vectors_have_qdrants_shape() {
         json!({"": [1.0, 2.0]})
     );
 }
+
+fn filter(v: serde_json::Value) -> grape_core::payload::Filter {
+    grape_core::payload::Filter::from_value(&v).unwrap()
+}
+
+fn object(v: serde_json::Value) -> grape_core::payload::Payload {
+    v.as_object().unwrap().clone()
+}
+
+/// Ids of every point whose `body` matches the text `q`, ascending.
+fn text_ids(c: &Collection, q: &str) -> Vec<PointId> {
+    let req =
+        QueryRequest::from_value(&json!({"query": {"text": q}, "using": "body", "limit": 10_000}))
+            .unwrap();
+    let mut ids: Vec<PointId> = c.query(&req).unwrap().iter().map(|h| h.id).collect();
+    ids.sort();
+    ids
+}
+
+fn kind_is(k: &str) -> grape_core::payload::Filter {
+    filter(json!({"must": [{"key": "kind", "match": {"value": k}}]}))
+}
+
+/// Payload updates (Qdrant's set / overwrite / delete keys / clear, by id
+/// and by filter) reach filters, counts, payload indexes and BM25 text at
+/// once, and what they leave survives bytes.
+#[test]
+fn payload_updates_reach_every_index() {
+    let mut c = Collection::new(config(true)).unwrap();
+    c.upsert(points(60, 11)).unwrap();
+    c.create_payload_index("kind", FieldSchema::Keyword)
+        .unwrap();
+    c.create_payload_index("n", FieldSchema::Integer).unwrap();
+    c.create_payload_index("flag", FieldSchema::Bool).unwrap();
+    let (p0, p1) = (PointId::Num(0), PointId::Num(1));
+    let has_n = filter(json!({"must": [{"key": "n", "range": {"gte": 0}}]}));
+    let flagged = filter(json!({"must": [{"key": "flag", "match": {"value": true}}]}));
+    let (a, b) = (c.count(Some(&kind_is("a"))), c.count(Some(&kind_is("b"))));
+    assert_eq!((a, b, c.count(Some(&kind_is("z")))), (20, 20, 0));
+    // Point 0's body is "apple forest the bread".
+    assert!(text_ids(&c, "apple").contains(&p0));
+    assert!(text_ids(&c, "zebra").is_empty());
+
+    // set: given keys replace, others stay; indexed and text fields follow.
+    let set = object(json!({"kind": "z", "body": "zebra stripes", "extra": {"x": 1}}));
+    assert!(c.set_payload(&p0, set, None).unwrap());
+    assert_eq!(c.count(Some(&kind_is("z"))), 1);
+    assert_eq!(c.count(Some(&kind_is("a"))), a - 1);
+    assert!(c.matches(&p0, &kind_is("z")) && !c.matches(&p0, &kind_is("a")));
+    assert_eq!(text_ids(&c, "zebra"), [p0]);
+    assert!(!text_ids(&c, "apple").contains(&p0));
+    assert_eq!(c.payload(&p0).unwrap()["n"], json!(0));
+    let dense_z = r#"{"query": [1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0], "limit": 5, "filter": {"must": {"key": "kind", "match": {"value": "z"}}}}"#;
+    let hits = c.query(&QueryRequest::from_json(dense_z).unwrap()).unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [p0]);
+
+    // set with a key merges into that nested object, creating it if absent.
+    assert!(
+        c.set_payload(&p0, object(json!({"y": 2})), Some("extra"))
+            .unwrap()
+    );
+    assert!(
+        c.set_payload(&p0, object(json!({"t": "u"})), Some("meta.tags"))
+            .unwrap()
+    );
+    let p = c.payload(&p0).unwrap();
+    assert_eq!(p["extra"], json!({"x": 1, "y": 2}));
+    assert_eq!(p["meta"], json!({"tags": {"t": "u"}}));
+    assert!(c.matches(
+        &p0,
+        &filter(json!({"must": [{"key": "extra.y", "match": {"value": 2}}]}))
+    ));
+    // A null removes its key.
+    assert!(
+        c.set_payload(&p0, object(json!({"n": null})), None)
+            .unwrap()
+    );
+    assert!(!c.payload(&p0).unwrap().contains_key("n"));
+    assert_eq!(c.count(Some(&has_n)), 59);
+
+    // delete keys: nested paths and top-level keys; absent keys are fine.
+    let keys = ["extra.x".to_string(), "body".into(), "nope.deeper".into()];
+    assert!(c.delete_payload_keys(&p0, &keys).unwrap());
+    assert_eq!(c.payload(&p0).unwrap()["extra"], json!({"y": 2}));
+    assert!(text_ids(&c, "zebra").is_empty());
+    assert_eq!(c.count(Some(&kind_is("z"))), 1);
+
+    // overwrite: the whole payload goes.
+    let over = object(json!({"body": "zebra crossing", "kind": "z"}));
+    assert!(c.overwrite_payload(&p1, over.clone()).unwrap());
+    assert_eq!(c.payload(&p1), Some(&over));
+    assert_eq!(c.count(Some(&kind_is("z"))), 2);
+    assert_eq!(c.count(Some(&kind_is("b"))), b - 1);
+    assert_eq!(c.count(Some(&has_n)), 58);
+    assert_eq!(text_ids(&c, "zebra"), [p1]);
+
+    // Survives bytes, and the loaded copy agrees on every probe.
+    let probe = |c: &Collection| {
+        (
+            ["a", "b", "c", "z"].map(|k| c.count(Some(&kind_is(k)))),
+            c.count(Some(&has_n)),
+            text_ids(c, "zebra"),
+            text_ids(c, "apple"),
+            c.payload(&p0).cloned(),
+            c.payload(&p1).cloned(),
+        )
+    };
+    let back = Collection::from_bytes(&c.to_bytes()).unwrap();
+    assert_eq!(probe(&back), probe(&c));
+
+    // clear: an empty payload, gone from every index.
+    assert!(c.clear_payload(&p1).unwrap());
+    assert_eq!(c.payload(&p1), Some(&serde_json::Map::new()));
+    assert_eq!(c.count(Some(&kind_is("z"))), 1);
+    assert!(text_ids(&c, "zebra").is_empty());
+    assert!(!c.matches(&p1, &kind_is("z")));
+    assert!(c.matches(
+        &p1,
+        &filter(json!({"must": [{"is_empty": {"key": "kind"}}]}))
+    ));
+
+    // Unknown ids: false, nothing changes.
+    let before = c.to_bytes();
+    let ghost = PointId::Num(999);
+    assert!(
+        !c.set_payload(&ghost, object(json!({"a": 1})), None)
+            .unwrap()
+    );
+    assert!(
+        !c.set_payload(&ghost, object(json!({"a": 1})), Some("x.y"))
+            .unwrap()
+    );
+    assert!(
+        !c.overwrite_payload(&ghost, object(json!({"a": 1})))
+            .unwrap()
+    );
+    assert!(!c.delete_payload_keys(&ghost, &["kind".into()]).unwrap());
+    assert!(!c.clear_payload(&ghost).unwrap());
+    assert!(!c.matches(&ghost, &filter(json!({}))));
+    assert_eq!(c.to_bytes(), before);
+
+    // By filter: every matching point, counted.
+    let b_now = c.count(Some(&kind_is("b")));
+    let set = object(json!({"flag": true, "body": "zebra"}));
+    assert_eq!(
+        c.set_payload_by_filter(&kind_is("b"), set, None).unwrap(),
+        b_now
+    );
+    assert_eq!(c.count(Some(&flagged)), b_now);
+    assert_eq!(text_ids(&c, "zebra").len(), b_now);
+    let merged = c
+        .set_payload_by_filter(&flagged, object(json!({"w": 1})), Some("sub"))
+        .unwrap();
+    assert_eq!(merged, b_now);
+    let flag_key = ["flag".to_string()];
+    assert_eq!(
+        c.delete_payload_keys_by_filter(&kind_is("b"), &flag_key)
+            .unwrap(),
+        b_now
+    );
+    assert_eq!(c.count(Some(&flagged)), 0);
+    let over = object(json!({"kind": "y", "body": "yak"}));
+    assert_eq!(
+        c.overwrite_payload_by_filter(&kind_is("b"), over).unwrap(),
+        b_now
+    );
+    assert_eq!(c.count(Some(&kind_is("b"))), 0);
+    assert_eq!(c.count(Some(&kind_is("y"))), b_now);
+    assert_eq!(text_ids(&c, "yak").len(), b_now);
+    assert!(text_ids(&c, "zebra").is_empty());
+    let back = Collection::from_bytes(&c.to_bytes()).unwrap();
+    assert_eq!(probe(&back), probe(&c));
+    assert_eq!(text_ids(&back, "yak"), text_ids(&c, "yak"));
+    assert_eq!(c.clear_payload_by_filter(&kind_is("y")).unwrap(), b_now);
+    assert_eq!(c.count(Some(&kind_is("y"))), 0);
+    assert!(text_ids(&c, "yak").is_empty());
+    assert_eq!(c.len(), 60, "payload updates never remove points");
+    let back = Collection::from_bytes(&c.to_bytes()).unwrap();
+    assert_eq!(probe(&back), probe(&c));
+}
+
+/// A payload update that fails (a malformed key, an array index far past
+/// the end of a point's array) changes nothing, even when it would have
+/// succeeded on other points first.
+#[test]
+fn failed_payload_updates_change_nothing() {
+    let mut c = Collection::new(config(true)).unwrap();
+    c.upsert(points(30, 12)).unwrap();
+    c.create_payload_index("kind", FieldSchema::Keyword)
+        .unwrap();
+    let long: Vec<u32> = (0..3_000).collect();
+    // Point 0 holds a long array, point 1 an empty one.
+    c.set_payload(&PointId::Num(0), object(json!({"arr": long})), None)
+        .unwrap();
+    c.set_payload(&PointId::Num(1), object(json!({"arr": []})), None)
+        .unwrap();
+    let before = c.to_bytes();
+    let p0 = PointId::Num(0);
+    let all = filter(json!({}));
+    let bad_key = |r: grape_core::Result<_>| {
+        assert!(
+            matches!(r, Err(Error::InvalidParameter(ref m)) if m.contains("a..b")),
+            "{r:?}"
+        );
+    };
+    bad_key(
+        c.set_payload(&p0, object(json!({"x": 1})), Some("a..b"))
+            .map(|_| ()),
+    );
+    bad_key(
+        c.set_payload_by_filter(&all, object(json!({"x": 1})), Some("a..b"))
+            .map(|_| ()),
+    );
+    let keys = ["kind".to_string(), "a..b".into()];
+    bad_key(c.delete_payload_keys(&p0, &keys).map(|_| ()));
+    bad_key(c.delete_payload_keys_by_filter(&all, &keys).map(|_| ()));
+    // Index 2000 lies inside point 0's array but far past point 1's end.
+    let far = c.set_payload_by_filter(&all, object(json!({"x": 1})), Some("arr[2000]"));
+    match far {
+        Err(Error::InvalidParameter(m)) => {
+            assert!(m.contains("arr[2000]") && m.contains("point 1"), "{m}")
+        }
+        other => panic!("expected InvalidParameter, got {other:?}"),
+    }
+    assert_eq!(
+        c.to_bytes(),
+        before,
+        "a failed payload update changed the collection"
+    );
+    // The same merge on point 0 alone succeeds.
+    assert!(
+        c.set_payload(&p0, object(json!({"x": 1})), Some("arr[2000]"))
+            .unwrap()
+    );
+    assert_eq!(c.payload(&p0).unwrap()["arr"][2000], json!({"x": 1}));
+}
+
+/// `ids`, `point_data` and `sparse_vector` read back everything a point
+/// holds: re-inserted into a new collection, the points answer exact
+/// searches the same.
+#[test]
+fn points_read_back_and_reinsert() {
+    let c = built(true);
+    let mut ids: Vec<PointId> = c.ids().copied().collect();
+    assert_eq!(ids.len(), c.len());
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), c.len(), "ids are unique");
+    assert!(
+        !ids.contains(&PointId::Num(9)),
+        "deleted points are not listed"
+    );
+    let uuid = PointId::Uuid(0x1234_5678_9abc_def0_u128 << 64 | 13);
+    assert!(ids.contains(&uuid));
+
+    let p = c.point_data(&uuid).unwrap();
+    assert_eq!(p.id, uuid);
+    assert_eq!(p.payload, *c.payload(&uuid).unwrap());
+    assert_eq!(p.vectors[""].as_slice(), c.vector(&uuid, "").unwrap());
+    assert!(
+        !p.vectors.contains_key("small"),
+        "point 13 has no small vector"
+    );
+    assert_eq!(p.sparse["terms"], c.sparse_vector(&uuid, "terms").unwrap());
+    assert_eq!(p.sparse["terms"].indices, [13, 1000]);
+    assert!(c.point_data(&PointId::Num(9)).is_none());
+    assert!(c.sparse_vector(&PointId::Num(9), "terms").is_none());
+    assert!(c.sparse_vector(&uuid, "nope").is_none());
+    assert_eq!(c.point_data(&PointId::Num(10)).unwrap().vectors.len(), 2);
+
+    let mut copy = Collection::new(c.config().clone()).unwrap();
+    copy.upsert(ids.iter().map(|id| c.point_data(id).unwrap()).collect())
+        .unwrap();
+    assert_eq!(copy.len(), c.len());
+    for id in &ids {
+        let (x, y) = (c.point_data(id).unwrap(), copy.point_data(id).unwrap());
+        assert_eq!((&x.payload, &x.sparse), (&y.payload, &y.sparse));
+        assert_eq!(
+            x.vectors.keys().collect::<Vec<_>>(),
+            y.vectors.keys().collect::<Vec<_>>()
+        );
+        for (name, v) in &x.vectors {
+            let w = &y.vectors[name];
+            assert!(
+                v.iter().zip(w).all(|(a, b)| (a - b).abs() < 1e-6),
+                "{id} {name}"
+            );
+        }
+    }
+    // Exact searches (sparse, text, filters) give the same points and scores.
+    for q in [
+        json!({"query": {"indices": [7, 1000], "values": [1.0, 1.0]}, "using": "terms", "limit": 5000}),
+        json!({"query": {"text": "apple river storm"}, "using": "body", "limit": 5000}),
+        json!({"query": {"text": "glass"}, "using": "body", "limit": 5000,
+               "filter": {"must": [{"key": "kind", "match": {"value": "b"}}]}}),
+    ] {
+        let run = |c: &Collection| {
+            let mut hits: Vec<(PointId, f32)> = c
+                .query(&QueryRequest::from_value(&q).unwrap())
+                .unwrap()
+                .iter()
+                .map(|h| (h.id, h.score))
+                .collect();
+            hits.sort_by_key(|h| h.0);
+            hits
+        };
+        let (x, y) = (run(&c), run(&copy));
+        assert!(!x.is_empty());
+        assert_eq!(x.len(), y.len(), "{q}");
+        for ((i, s), (j, t)) in x.iter().zip(&y) {
+            assert_eq!(i, j, "{q}");
+            assert!((s - t).abs() < 1e-5, "{q}: {s} vs {t}");
+        }
+    }
+    // Codes-only vectors are left out; the rest is still there.
+    let codes = built(false);
+    let p = codes.point_data(&PointId::Num(10)).unwrap();
+    assert!(!p.vectors.contains_key(""));
+    assert!(p.vectors.contains_key("small") && p.sparse.contains_key("terms"));
+}

@@ -12,6 +12,7 @@ pub(crate) mod persist;
 mod source;
 #[cfg(test)]
 mod tests;
+mod update;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -116,6 +117,12 @@ pub struct ScoredPoint {
     /// Its score in the last stage that scored it (similarity, distance or
     /// fused score).
     pub score: f32,
+}
+
+/// The text that the text field `name` indexes in `payload`: the string at
+/// the top-level key of that name.
+fn text_field<'p>(payload: &'p Payload, name: &str) -> Option<&'p str> {
+    payload.get(name).and_then(|v| v.as_str())
 }
 
 /// The points of one collection and all their indexes.
@@ -280,7 +287,7 @@ impl Collection {
                 .expect("checked");
         }
         for (name, index) in &mut self.text {
-            if let Some(text) = payload.get(name).and_then(|v| v.as_str()) {
+            if let Some(text) = text_field(&payload, name) {
                 index.add(offset, text);
             }
         }
@@ -480,6 +487,56 @@ impl Collection {
     pub fn vector(&self, id: &PointId, name: &str) -> Option<&[f32]> {
         let offset = self.payloads.internal_id(id)?;
         crate::VectorIndex::vector(self.dense.get(name)?, u64::from(offset))
+    }
+
+    /// The stored sparse vector `name` of point `id`: the values as
+    /// upserted, sorted by index (an `idf` modifier weighs queries, not
+    /// stored values).
+    pub fn sparse_vector(&self, id: &PointId, name: &str) -> Option<SparseVector> {
+        let offset = self.payloads.internal_id(id)?;
+        self.sparse.get(name)?.get(offset).cloned()
+    }
+
+    /// Everything point `id` holds, as a point to upsert (into this or
+    /// another collection with the same configuration): its dense vectors
+    /// that are kept as floats (unit length under cosine; a vector whose
+    /// index keeps only quantized codes is left out), its sparse vectors
+    /// and its payload.
+    pub fn point_data(&self, id: &PointId) -> Option<PointData> {
+        let offset = self.payloads.internal_id(id)?;
+        let (_, payload) = self.payloads.get(offset)?;
+        let vectors = self
+            .dense
+            .iter()
+            .filter_map(|(name, index)| {
+                let v = crate::VectorIndex::vector(index, u64::from(offset))?;
+                Some((name.clone(), v.to_vec()))
+            })
+            .collect();
+        let sparse = self
+            .sparse
+            .iter()
+            .filter_map(|(name, index)| Some((name.clone(), index.get(offset)?.clone())))
+            .collect();
+        Some(PointData {
+            id: *id,
+            vectors,
+            sparse,
+            payload: payload.clone(),
+        })
+    }
+
+    /// The id of every point, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = &PointId> {
+        self.payloads.iter().map(|(_, id, _)| id)
+    }
+
+    /// True when point `id` exists and matches `filter`.
+    pub fn matches(&self, id: &PointId, filter: &Filter) -> bool {
+        self.payloads
+            .internal_id(id)
+            .and_then(|offset| self.payloads.get(offset))
+            .is_some_and(|(id, payload)| filter.matches(id, payload))
     }
 
     /// Number of points matching `filter` (all points without one).

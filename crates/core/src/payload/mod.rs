@@ -46,6 +46,7 @@ pub use filter::{
 pub use id::PointId;
 pub use index::FieldSchema;
 pub use path::KeyPath;
+pub(crate) use path::merge as merge_payload;
 pub use store::{Matcher, PayloadStore};
 
 /// A point's payload: a JSON object.

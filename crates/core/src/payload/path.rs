@@ -120,6 +120,149 @@ impl KeyPath {
         }
         p
     }
+
+    /// Merges `src` into the object at this key of `payload`, as Qdrant's
+    /// `set_payload` with a `key` does: missing objects on the way are
+    /// created and values that are not objects are replaced by one; `a[2]`
+    /// extends a shorter array with nulls (or makes one), `a[]` merges into
+    /// every element of the array `a` (and leaves `[]` where `a` is not an
+    /// array). Keys of `src` whose value is null are removed ([`merge`]).
+    ///
+    /// Errors ([`SetError`]) when an index lies [`MAX_ARRAY_GROWTH`] or
+    /// more past the end of its array; `payload` may then be
+    /// partly changed, so callers edit a copy.
+    pub(crate) fn merge_into(
+        &self,
+        payload: &mut Payload,
+        src: &Payload,
+    ) -> core::result::Result<(), SetError> {
+        let slot = payload.entry(self.first.clone()).or_insert(Value::Null);
+        merge_at(&self.rest, slot, src)
+    }
+
+    /// Removes the values at this key from `payload`, as Qdrant's
+    /// `delete_payload` does: `a.b` removes the field `b` of the object `a`,
+    /// `a[1]` the second element of the array `a` (later ones move up),
+    /// `a[]` every element (leaving `[]`), `a[].b` the field `b` of every
+    /// element. Returns whether anything was removed.
+    pub(crate) fn remove_from(&self, payload: &mut Payload) -> bool {
+        match self.rest.split_last() {
+            None => payload.remove(&self.first).is_some(),
+            Some((last, path)) => payload
+                .get_mut(&self.first)
+                .is_some_and(|v| remove_at(path, last, v)),
+        }
+    }
+}
+
+/// How far past its end [`KeyPath::merge_into`] extends an array with
+/// nulls: a key like `a[1000000000]` must not allocate a billion values.
+pub(crate) const MAX_ARRAY_GROWTH: usize = 1024;
+
+/// [`KeyPath::merge_into`] met an index too far past the end of its array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SetError {
+    /// The index in the key.
+    pub index: usize,
+    /// The array's length.
+    pub len: usize,
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "array index {} lies {MAX_ARRAY_GROWTH} or more past the end of an array of {}",
+            self.index, self.len
+        )
+    }
+}
+
+/// Qdrant's payload merge: each key of `src` replaces the key of `dest`,
+/// except that a null value removes the key.
+pub(crate) fn merge(dest: &mut Payload, src: &Payload) {
+    for (k, v) in src {
+        if v.is_null() {
+            dest.remove(k);
+        } else {
+            dest.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn merge_at(steps: &[Step], v: &mut Value, src: &Payload) -> core::result::Result<(), SetError> {
+    let Some((head, tail)) = steps.split_first() else {
+        if !v.is_object() {
+            *v = Value::Object(Payload::new());
+        }
+        if let Value::Object(m) = v {
+            merge(m, src);
+        }
+        return Ok(());
+    };
+    match head {
+        Step::Key(k) => {
+            if !v.is_object() {
+                *v = Value::Object(Payload::new());
+            }
+            match v {
+                Value::Object(m) => merge_at(tail, m.entry(k.clone()).or_insert(Value::Null), src),
+                _ => Ok(()),
+            }
+        }
+        Step::Index(n) => {
+            if !v.is_array() {
+                *v = Value::Array(Vec::new());
+            }
+            let Value::Array(items) = v else {
+                return Ok(());
+            };
+            if *n >= items.len() {
+                if *n - items.len() >= MAX_ARRAY_GROWTH {
+                    return Err(SetError {
+                        index: *n,
+                        len: items.len(),
+                    });
+                }
+                items.resize(*n + 1, Value::Null);
+            }
+            merge_at(tail, &mut items[*n], src)
+        }
+        Step::Each => match v {
+            Value::Array(items) => items.iter_mut().try_for_each(|x| merge_at(tail, x, src)),
+            _ => {
+                *v = Value::Array(Vec::new());
+                Ok(())
+            }
+        },
+    }
+}
+
+/// Removes what `last` addresses inside the values `path` leads to from `v`.
+fn remove_at(path: &[Step], last: &Step, v: &mut Value) -> bool {
+    if let Some((head, tail)) = path.split_first() {
+        return match (head, v) {
+            (Step::Key(k), Value::Object(m)) => {
+                m.get_mut(k).is_some_and(|x| remove_at(tail, last, x))
+            }
+            (Step::Index(n), Value::Array(items)) => {
+                items.get_mut(*n).is_some_and(|x| remove_at(tail, last, x))
+            }
+            (Step::Each, Value::Array(items)) => items
+                .iter_mut()
+                .fold(false, |any, x| remove_at(tail, last, x) | any),
+            _ => false,
+        };
+    }
+    match (last, v) {
+        (Step::Key(k), Value::Object(m)) => m.remove(k).is_some(),
+        (Step::Index(n), Value::Array(items)) if *n < items.len() => {
+            items.remove(*n);
+            true
+        }
+        (Step::Each, Value::Array(items)) => !core::mem::take(items).is_empty(),
+        _ => false,
+    }
 }
 
 /// One object key at `*i`, plain or quoted; advances `*i` past it.
@@ -281,5 +424,88 @@ mod tests {
             KeyPath::parse("diet[]").unwrap().elements().as_str(),
             "diet[]"
         );
+    }
+
+    /// `set_payload` with a key, case by case (Qdrant's behaviour).
+    #[test]
+    fn merge_into_a_key() {
+        let set = |start: Value, key: &str, src: Value| {
+            let mut p = payload(start);
+            KeyPath::parse(key)
+                .unwrap()
+                .merge_into(&mut p, &payload(src))
+                .unwrap();
+            Value::Object(p)
+        };
+        let doc = json!({"a": {"b": [{"c": 1}, {"c": 2}], "k": 0}, "f": 3});
+        // Into an existing object: other fields stay, nulls remove.
+        assert_eq!(
+            set(doc.clone(), "a", json!({"k": null, "n": 1})),
+            json!({"a": {"b": [{"c": 1}, {"c": 2}], "n": 1}, "f": 3})
+        );
+        // Into one element, and into every element.
+        assert_eq!(
+            set(doc.clone(), "a.b[1]", json!({"c": 5})),
+            json!({"a": {"b": [{"c": 1}, {"c": 5}], "k": 0}, "f": 3})
+        );
+        assert_eq!(
+            set(doc.clone(), "a.b[]", json!({"d": true})),
+            json!({"a": {"b": [{"c": 1, "d": true}, {"c": 2, "d": true}], "k": 0}, "f": 3})
+        );
+        // Missing objects are created; scalars on the way are replaced.
+        assert_eq!(
+            set(json!({}), "x.y", json!({"c": 1})),
+            json!({"x": {"y": {"c": 1}}})
+        );
+        assert_eq!(
+            set(json!({"f": 3}), "f.g", json!({"c": 1})),
+            json!({"f": {"g": {"c": 1}}})
+        );
+        assert_eq!(set(json!({}), "x", json!({})), json!({"x": {}}));
+        // An index past the end pads with nulls; `[]` on a non-array leaves [].
+        assert_eq!(
+            set(json!({}), "x[2]", json!({"c": 1})),
+            json!({"x": [null, null, {"c": 1}]})
+        );
+        assert_eq!(
+            set(json!({"x": 1}), "x[].y", json!({"c": 1})),
+            json!({"x": []})
+        );
+        // A huge index is refused instead of allocated.
+        let mut p = payload(json!({"x": [1]}));
+        let err = KeyPath::parse("x[5000]")
+            .unwrap()
+            .merge_into(&mut p, &payload(json!({"c": 1})))
+            .unwrap_err();
+        assert_eq!((err.index, err.len), (5000, 1));
+        assert!(err.to_string().contains("5000"), "{err}");
+    }
+
+    /// `delete_payload` keys, case by case (Qdrant's behaviour).
+    #[test]
+    fn remove_from_a_key() {
+        let doc = json!({
+            "a": 1,
+            "b": {"c": 2, "e": {"f": [1, 2, 3], "i": [{"j": 1, "k": 2}, {"j": 3, "k": 4}]}}
+        });
+        let del = |key: &str| {
+            let mut p = payload(doc.clone());
+            let removed = KeyPath::parse(key).unwrap().remove_from(&mut p);
+            (removed, Value::Object(p))
+        };
+        let (hit, p) = del("a");
+        assert!(hit);
+        assert!(p.get("a").is_none() && p.get("b").is_some());
+        assert_eq!(del("b.c").1["b"].get("c"), None);
+        assert_eq!(del("b.e.f[1]").1["b"]["e"]["f"], json!([1, 3]));
+        assert_eq!(
+            del("b.e.i[].k").1["b"]["e"]["i"],
+            json!([{"j": 1}, {"j": 3}])
+        );
+        assert_eq!(del("b.e.i[0].j").1["b"]["e"]["i"][0], json!({"k": 2}));
+        assert_eq!(del("b.e.i[]").1["b"]["e"]["i"], json!([]));
+        for missing in ["z", "b.z", "a.z", "b.e.f[7]", "b.c[]", "b.e.i[].z"] {
+            assert_eq!(del(missing), (false, doc.clone()), "{missing}");
+        }
     }
 }

@@ -93,6 +93,18 @@ impl PayloadStore {
         Some((id, payload))
     }
 
+    /// Replaces the payload of internal id `internal`, keeping its id, and
+    /// updates every index; returns the old payload, or `None` (and changes
+    /// nothing) when `internal` holds no point.
+    pub fn replace(&mut self, internal: u32, payload: Payload) -> Option<Payload> {
+        let (_, old) = self.points.get_mut(internal as usize)?.as_mut()?;
+        for index in &mut self.indexes {
+            index.remove(internal, old);
+            index.add(internal, &payload);
+        }
+        Some(core::mem::replace(old, payload))
+    }
+
     /// The id and payload at internal id `internal`.
     pub fn get(&self, internal: u32) -> Option<(&PointId, &Payload)> {
         self.points
