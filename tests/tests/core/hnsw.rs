@@ -196,3 +196,75 @@ fn optimize_layout_keeps_points_and_recall() {
         1.0
     );
 }
+
+/// Many exact duplicates rewritten in chunks (upsert = delete + insert, so
+/// deleted copies pile up between compactions): every search still returns
+/// `k` hits, and they are the true top-`k` by score (ties among duplicates
+/// may pick any of the equal points).
+#[test]
+fn duplicates_under_rewrites_still_return_k_hits() {
+    // 13 directions per round; the first coordinate carries the round, so a
+    // rewritten point duplicates the others rewritten in the same round.
+    let vector = |id: u64, round: u64| -> Vec<f32> {
+        let mut v: Vec<f32> = (0..8).map(|d| ((id * 7 + d) % 13) as f32 + 1.0).collect();
+        v[0] = round as f32 + 1.0;
+        v
+    };
+    let queries: Vec<Vec<f32>> = (0..40u64)
+        .map(|s| {
+            (0..8u64)
+                .map(|d| ((s * 13 + d).wrapping_mul(2_654_435_761) % 1000) as f32 / 500.0 - 1.0)
+                .collect()
+        })
+        .collect();
+    for metric in [Metric::Cosine, Metric::Euclid, Metric::Dot] {
+        let cfg = HnswConfig::new(8, metric).seed(SEED).full_scan_threshold(0);
+        let mut h = Hnsw::new(cfg).unwrap();
+        for id in 0..600 {
+            h.upsert(id, &vector(id, 0)).unwrap();
+        }
+        let (mut checks, mut misses) = (0, 0);
+        for round in 1..=6u64 {
+            let n = 600 + round * 100;
+            let ids: Vec<u64> = (0..n).collect();
+            for chunk in ids.chunks(256) {
+                for &id in chunk {
+                    h.upsert(id, &vector(id, round)).unwrap();
+                }
+                for q in &queries {
+                    for k in [1, 10, 50] {
+                        let got = h.search(q, &SearchParams::top(k), None).unwrap();
+                        let want = h
+                            .search(q, &SearchParams::top(k).with_exact(true), None)
+                            .unwrap();
+                        assert_eq!(
+                            got.len(),
+                            want.len(),
+                            "{metric:?} round {round}: {} of {k} hits, {} live, {} deleted",
+                            got.len(),
+                            h.len(),
+                            h.deleted_len()
+                        );
+                        let exact = got.iter().zip(&want).all(|(g, w)| {
+                            (g.score - w.score).abs() <= 1e-4 * w.score.abs().max(1.0)
+                        });
+                        if !exact {
+                            misses += 1;
+                        }
+                        checks += 1;
+                    }
+                }
+            }
+        }
+        println!("{metric:?}: {misses} of {checks} searches not the exact top-k");
+        // The graph over 26 distinct directions is approximate like any
+        // other (measured: cosine 65, euclid 80, dot 607 misses of 3000).
+        let floor = if metric == Metric::Dot { 0.7 } else { 0.95 };
+        let exact = 1.0 - misses as f64 / checks as f64;
+        assert!(
+            exact >= floor,
+            "{metric:?}: exact top-k in {exact:.3} < {floor}"
+        );
+        assert!(checks > 0);
+    }
+}

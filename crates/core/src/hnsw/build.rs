@@ -109,18 +109,29 @@ impl Hnsw {
             cur = self.greedy(&K::of(self), &qs, cur, l);
         }
         let ef = self.config.ef_construction.max(self.config.m);
+        let own = Cand {
+            dist: K::of(self).dist(&qs, slot),
+            slot,
+        };
         for l in (0..=level.min(top) as usize).rev() {
-            self.search_pool(&K::of(self), &qs, cur, ef, l, sc);
-            let mut next = sc.pool[0];
-            next.slot &= !(1 << 31);
-            cur = next;
             sc.cands.clear();
-            sc.cands.extend(sc.pool.iter().map(|c| Cand {
-                dist: c.dist,
-                slot: c.slot & !(1 << 31),
-            }));
-            sc.cands
-                .retain(|c| self.store.is_live(c.slot) && c.slot != slot);
+            if self.store.deleted == 0 {
+                self.search_pool(&K::of(self), &qs, cur, ef, l, sc);
+                sc.cands.extend(sc.pool.iter().map(|c| Cand {
+                    dist: c.dist,
+                    slot: c.slot & !(1 << 31),
+                }));
+            } else {
+                // Route through deleted nodes but collect `ef` live ones: a
+                // pool over all nodes can fill with deleted copies (of
+                // rewritten duplicates, say) and leave the node unlinked.
+                let found = self.search_live(&K::of(self), &qs, cur, ef, l, sc, None);
+                sc.cands.extend_from_slice(&found);
+            }
+            sc.cands.retain(|c| c.slot != slot);
+            if let Some(&best) = sc.cands.first() {
+                cur = best;
+            }
             // Up to 2m links at level 0 (as faiss), not m (as hnswlib): the denser
             // base layer reaches recall@10 0.95 with ~5 % fewer distance
             // computations per query on GloVe-50.
@@ -130,6 +141,7 @@ impl Hnsw {
                 self.max_links(l),
                 &mut sc.chosen,
                 &mut node,
+                own,
             );
             let chosen = mem::take(&mut sc.chosen);
             self.set_links(slot, l, chosen.iter().map(|c| c.slot));
@@ -146,8 +158,19 @@ impl Hnsw {
 
     /// The paper's heuristic (algorithm 4): walk candidates closest first and
     /// keep one only if it is closer to the base than to every kept one.
-    /// `cands` must be sorted closest first.
+    /// `cands` must be sorted closest first; `base` is the node being linked
+    /// with its distance to itself in this space.
     /// `node` is working memory for the candidate loaded as a query.
+    ///
+    /// Exact duplicates of the base (candidates at the base's own distance)
+    /// tie with each other, so the plain rule keeps all of them: in a group
+    /// of more than `max` equal points every list would fill with the group
+    /// and lose its links out of it, cutting the group off from the rest of
+    /// the graph. Duplicates therefore take at most half the list, chosen by
+    /// a hash of the pair rather than by slot (so a large group forms a
+    /// well-mixed subgraph, not a hub of its lowest slots), and they are not
+    /// used to prune other candidates: a point equal to the base says
+    /// nothing about the direction of another.
     fn select<S: Space>(
         &self,
         sp: &S,
@@ -155,23 +178,54 @@ impl Hnsw {
         max: usize,
         out: &mut Vec<Cand>,
         node: &mut S::Query,
+        base: Cand,
     ) {
         out.clear();
         if cands.len() <= max {
             out.extend_from_slice(cands);
             return;
         }
-        for c in cands {
+        let is_dup = |c: &Cand| c.dist.total_cmp(&base.dist).is_eq();
+        let from = cands.partition_point(|c| c.dist.total_cmp(&base.dist).is_lt());
+        let to = from + cands[from..].partition_point(is_dup);
+        let cap = (max / 2).max(1);
+        for (i, c) in cands.iter().enumerate() {
             if out.len() >= max {
                 break;
+            }
+            if i == from && to > from {
+                push_spread(&cands[from..to], cap.min(max - out.len()), base.slot, out);
+                continue;
+            }
+            if (from..to).contains(&i) {
+                continue;
             }
             if out.is_empty() {
                 out.push(*c);
                 continue;
             }
             sp.load(c.slot, node);
-            if out.iter().all(|r| sp.dist(node, r.slot) >= c.dist) {
+            if out
+                .iter()
+                .all(|r| is_dup(r) || sp.dist(node, r.slot) >= c.dist)
+            {
                 out.push(*c);
+            }
+        }
+        if to > from {
+            // A node with duplicates has few distinct neighbours to choose
+            // from, and its group shares them: fill the spare room with the
+            // nearest pruned candidates (the paper's keepPrunedConnections),
+            // one per distance, i.e. one per group of equal points.
+            let mut last = base.dist;
+            for c in cands.iter().skip(to) {
+                if out.len() >= max {
+                    break;
+                }
+                if c.dist.total_cmp(&last).is_ne() && !out.iter().any(|r| r.slot == c.slot) {
+                    out.push(*c);
+                }
+                last = c.dist;
             }
         }
     }
@@ -215,8 +269,12 @@ impl Hnsw {
             }
         }
         cands.sort_unstable();
+        let own = Cand {
+            dist: sp.dist(&base, from),
+            slot: from,
+        };
         let mut kept = mem::take(&mut sc.chosen);
-        self.select(&sp, &cands, max, &mut kept, node);
+        self.select(&sp, &cands, max, &mut kept, node, own);
         drop(sp);
         self.set_links(from, level, kept.iter().map(|c| c.slot));
         sc.cands = cands;
@@ -316,7 +374,18 @@ impl Hnsw {
         cands.sort_unstable();
         let mut kept = mem::take(&mut sc.chosen);
         let mut node = K::Q::default();
-        self.select(&sp, &cands, self.max_links(level), &mut kept, &mut node);
+        let own = Cand {
+            dist: sp.dist(&base, u),
+            slot: u,
+        };
+        self.select(
+            &sp,
+            &cands,
+            self.max_links(level),
+            &mut kept,
+            &mut node,
+            own,
+        );
         drop(sp);
         self.set_links(u, level, kept.iter().map(|c| c.slot));
         sc.cands = cands;
@@ -340,4 +409,27 @@ impl Hnsw {
         }
         self.upper = upper;
     }
+}
+
+/// Appends `n` of the equal candidates `group` to `out`: all of them when
+/// they fit, else the `n` with the smallest hash of (`base`, slot), a fixed
+/// pseudo-random choice that differs from node to node.
+fn push_spread(group: &[Cand], n: usize, base: u32, out: &mut Vec<Cand>) {
+    if group.len() <= n {
+        out.extend_from_slice(group);
+        return;
+    }
+    let key = |c: &Cand| mix(u64::from(base) << 32 | u64::from(c.slot));
+    let mut keyed: Vec<(u64, Cand)> = group.iter().map(|c| (key(c), *c)).collect();
+    keyed.select_nth_unstable_by_key(n - 1, |e| e.0);
+    keyed.truncate(n);
+    keyed.sort_unstable_by_key(|e| e.1);
+    out.extend(keyed.iter().map(|e| e.1));
+}
+
+/// A 64-bit finaliser (splitmix64's): spreads nearby inputs over all bits.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }

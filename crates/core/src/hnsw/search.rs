@@ -85,7 +85,7 @@ impl Hnsw {
             return exact_top_k(&space, &qs, &self.store, n, filter);
         }
         let entry = self.descend(&space, &qs, 1);
-        if filter.is_none() && self.store.deleted == 0 {
+        let mut found = if filter.is_none() && self.store.deleted == 0 {
             self.search_pool(&space, &qs, entry, ef, 0, sc);
             sc.pool
                 .iter()
@@ -96,10 +96,24 @@ impl Hnsw {
                 })
                 .collect()
         } else {
-            let mut found = self.search_filtered(&space, &qs, entry, ef, sc, filter);
+            let mut found = self.search_live(&space, &qs, entry, ef, 0, sc, filter);
             found.truncate(n);
             found
+        };
+        // The graph is not guaranteed connected (an HNSW property, made
+        // likely by large groups of equal points): when it yields fewer than
+        // `n` results while more points may qualify, answer exactly. Without
+        // a filter that is known (`live`); with one, the filter's own count
+        // when it has one (so a filter that allows only a few points does
+        // not pay a scan on every query), else any short answer.
+        let short = match filter {
+            None => found.len() < n.min(self.store.live),
+            Some(f) => found.len() < n.min(f.cardinality().unwrap_or(usize::MAX)),
+        };
+        if short {
+            found = exact_top_k(&space, &qs, &self.store, n, filter);
         }
+        found
     }
 
     /// How a search with these parameters and filter would run.
@@ -267,15 +281,17 @@ impl Hnsw {
         }
     }
 
-    /// Best-first search of level 0 that returns only live points `filter`
+    /// Best-first search of `level` that returns only live points `filter`
     /// allows, while routing through every node. Returns up to `ef`
     /// results, closest first.
-    fn search_filtered<S: Space>(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search_live<S: Space>(
         &self,
         sp: &S,
         q: &S::Query,
         entry: Cand,
         ef: usize,
+        level: usize,
         sc: &mut Scratch,
         filter: Option<&dyn Filter>,
     ) -> Vec<Cand> {
@@ -305,7 +321,7 @@ impl Hnsw {
                 break;
             }
             batch.clear();
-            for &n in self.links(c.slot, 0) {
+            for &n in self.links(c.slot, level) {
                 if visited.insert(n) {
                     sp.prefetch(n);
                     batch.push(n);
