@@ -25,6 +25,11 @@ use grape_db::{Database, DbOptions, Record};
 #[path = "../src/bin/crash-child/workload.rs"]
 mod workload;
 
+/// The `db` target's helpers (this target uses `full_scroll` only).
+#[path = "db/common.rs"]
+#[allow(dead_code)]
+mod common;
+
 use workload::{COLLECTION, Rng};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_crash-child");
@@ -187,29 +192,6 @@ fn run_child(dir: &Path, first: u64, delay: Duration) -> Vec<(u64, u64)> {
     acks
 }
 
-/// Every point, from redb, in id order.
-fn full_scroll(db: &Database) -> Vec<Record> {
-    let mut out = Vec::new();
-    let mut from = None;
-    loop {
-        let (page, next) = db
-            .scroll(
-                COLLECTION,
-                None,
-                from,
-                500,
-                &PayloadSelector::All(true),
-                &VectorSelector::All(true),
-            )
-            .expect("scroll");
-        out.extend(page);
-        match next {
-            Some(n) => from = Some(n),
-            None => return out,
-        }
-    }
-}
-
 fn dense(r: &Record) -> &[f32] {
     let v = r.vectors.as_ref().expect("vectors asked for");
     v.dense.get("").expect("the unnamed vector")
@@ -239,7 +221,7 @@ fn check(dir: &Path, trial: usize, model: &mut Model, first: u64, acks: &[(u64, 
         "trial {trial}: the collection is gone after {} acked batches",
         acks.len()
     );
-    let records = full_scroll(&db);
+    let records = common::full_scroll(&db, COLLECTION);
 
     // The batch in flight: all of it or none of it.
     let in_flight = last + 1;
@@ -356,7 +338,7 @@ fn check(dir: &Path, trial: usize, model: &mut Model, first: u64, acks: &[(u64, 
 fn acknowledged_batches_survive_sigkill() {
     let trials = env_u64("GRAPE_CRASH_TRIALS", 20) as usize;
     let seed = env_u64("GRAPE_CRASH_SEED", 0x6a09_e667);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let started = Instant::now();
     let mut points = 0;
     let mut batches = 0;

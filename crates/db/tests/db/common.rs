@@ -17,16 +17,16 @@ pub fn config() -> Value {
     })
 }
 
-/// A deterministic pseudo-random generator (SplitMix64).
-pub struct Gen(pub u64);
+/// Deterministic test data from the core's seeded generator.
+pub struct Gen(grape_core::Rng);
 
 impl Gen {
+    pub fn new(seed: u64) -> Self {
+        Gen(grape_core::Rng::new(seed))
+    }
+
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     pub fn float(&mut self) -> f32 {
@@ -77,7 +77,7 @@ pub fn point(g: &mut Gen, i: u64) -> PointData {
 }
 
 pub fn points(seed: u64, range: std::ops::Range<u64>) -> Vec<PointData> {
-    let mut g = Gen(seed);
+    let mut g = Gen::new(seed);
     range.map(|i| point(&mut g, i)).collect()
 }
 
@@ -110,7 +110,7 @@ pub fn full_scroll(db: &Database, name: &str) -> Vec<Record> {
 
 /// Ids and scores of a few queries: dense, sparse, text, hybrid, filtered.
 pub fn answers(db: &Database, name: &str) -> Vec<Vec<(PointId, f32)>> {
-    let mut g = Gen(99);
+    let mut g = Gen::new(99);
     let mut requests = Vec::new();
     for _ in 0..5 {
         requests.push(QueryRequest::nearest(g.vector(), 10));

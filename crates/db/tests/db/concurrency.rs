@@ -14,7 +14,7 @@ use crate::common::*;
 /// Point `id` as written in round `round`: its vector and payload both
 /// encode the round, so a reader can tell whether they belong together.
 fn versioned(id: u64, round: u64) -> PointData {
-    let mut v = Gen(id * 31 + 7).vector();
+    let mut v = Gen::new(id * 31 + 7).vector();
     v[1] = second(id);
     v[0] = round as f32 + 1.0;
     PointData::dense(
@@ -57,7 +57,7 @@ fn searches_see_consistent_points_while_a_writer_upserts() {
             let db = db.clone();
             let done = Arc::clone(&done);
             thread::spawn(move || {
-                let mut g = Gen(r);
+                let mut g = Gen::new(r);
                 let mut last_count = 0;
                 let mut searches = 0;
                 while !done.load(Ordering::Acquire) || searches < 20 {

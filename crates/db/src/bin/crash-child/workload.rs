@@ -17,17 +17,17 @@ const SPAN: u64 = 256;
 /// UUID ids are this plus the integer the id would otherwise have.
 const UUID_BASE: u128 = 0xc4a5_0000_0000_4000_8000_0000_0000_0000;
 
-/// SplitMix64: a small deterministic generator.
-pub struct Rng(pub u64);
+/// The core's seeded generator (SplitMix64), with the draws the workload needs.
+pub struct Rng(grape_core::Rng);
 
 impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(grape_core::Rng::new(seed))
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `lo..=hi`.
@@ -41,7 +41,7 @@ impl Rng {
 }
 
 fn rng_of(batch: u64) -> Rng {
-    Rng(batch.wrapping_mul(0xa076_1d64_78bd_642f) ^ 0x5eed)
+    Rng::new(batch.wrapping_mul(0xa076_1d64_78bd_642f) ^ 0x5eed)
 }
 
 /// Number of points in batch `b` (50 to 200).
@@ -98,7 +98,7 @@ pub fn batch_ids(b: u64) -> Vec<PointId> {
 /// (the marker the test checks all-or-nothing with).
 pub fn batch(b: u64) -> Vec<PointData> {
     let ids = batch_ids(b);
-    let mut rng = Rng(rng_of(b).next_u64() ^ 0xfeed);
+    let mut rng = Rng::new(rng_of(b).next_u64() ^ 0xfeed);
     let n = ids.len();
     ids.into_iter()
         .enumerate()
