@@ -213,28 +213,6 @@ fn stored_form(c: &HnswConfig, v: Vec<f32>) -> Vec<f32> {
     }
 }
 
-/// The part of `payload` that `selector` asks for (top-level keys).
-fn select_payload(payload: &Payload, selector: &PayloadSelector) -> Option<Payload> {
-    match selector {
-        PayloadSelector::All(false) => None,
-        PayloadSelector::All(true) => Some(payload.clone()),
-        PayloadSelector::Include(keys) => Some(
-            payload
-                .iter()
-                .filter(|(k, _)| keys.iter().any(|x| x == *k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        PayloadSelector::Exclude(keys) => Some(
-            payload
-                .iter()
-                .filter(|(k, _)| !keys.iter().any(|x| x == *k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-    }
-}
-
 fn selects(selector: &VectorSelector, name: &str) -> bool {
     match selector {
         VectorSelector::All(all) => *all,
@@ -504,7 +482,7 @@ impl Database {
                     let payload = c.payload(id)?;
                     Some(Record {
                         id: *id,
-                        payload: select_payload(payload, with_payload),
+                        payload: with_payload.select(payload),
                         vectors: memory_vectors(&c, id, with_vectors),
                     })
                 })
@@ -557,7 +535,7 @@ impl Database {
             };
             out.push(Record {
                 id,
-                payload: select_payload(&payload, with_payload),
+                payload: with_payload.select(&payload),
                 vectors,
             });
         }
@@ -613,7 +591,7 @@ impl Database {
                 .map(|hit| ScoredRecord {
                     id: hit.id,
                     score: hit.score,
-                    payload: c.payload(&hit.id).and_then(|p| select_payload(p, ps)),
+                    payload: c.payload(&hit.id).and_then(|p| ps.select(p)),
                     vectors: memory_vectors(&c, &hit.id, vs),
                 })
                 .collect::<Vec<_>>()

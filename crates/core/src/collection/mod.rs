@@ -423,26 +423,7 @@ impl Collection {
         id: &PointId,
         selector: &crate::query::PayloadSelector,
     ) -> Option<Payload> {
-        use crate::query::PayloadSelector as S;
-        let payload = self.payload(id)?;
-        match selector {
-            S::All(false) => None,
-            S::All(true) => Some(payload.clone()),
-            S::Include(keys) => Some(
-                payload
-                    .iter()
-                    .filter(|(k, _)| keys.iter().any(|x| x == *k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
-            S::Exclude(keys) => Some(
-                payload
-                    .iter()
-                    .filter(|(k, _)| !keys.iter().any(|x| x == *k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
-        }
+        selector.select(self.payload(id)?)
     }
 
     /// The dense vectors of point `id` that `selector` asks for, by name

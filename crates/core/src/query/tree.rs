@@ -208,6 +208,26 @@ pub enum PayloadSelector {
     Exclude(Vec<String>),
 }
 
+impl PayloadSelector {
+    /// The part of `payload` this selector asks for (top-level keys for
+    /// include/exclude); `None` for `false`.
+    pub fn select(&self, payload: &crate::payload::Payload) -> Option<crate::payload::Payload> {
+        let pick = |keep: &dyn Fn(&String) -> bool| {
+            payload
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        match self {
+            PayloadSelector::All(false) => None,
+            PayloadSelector::All(true) => Some(payload.clone()),
+            PayloadSelector::Include(keys) => Some(pick(&|k| keys.iter().any(|x| x == k))),
+            PayloadSelector::Exclude(keys) => Some(pick(&|k| !keys.iter().any(|x| x == k))),
+        }
+    }
+}
+
 /// Which vectors to return with each hit (Qdrant's `with_vector`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VectorSelector {
