@@ -100,7 +100,10 @@ fn bad_configs_are_rejected() {
     for (cfg, needle) in [
         (HnswConfig::new(0, Metric::Dot), "dim"),
         (HnswConfig::new(70_000, Metric::Dot), "dim"),
-        (HnswConfig::new(8, Metric::Dot).m(1), "m must"),
+        (
+            HnswConfig::new(8, Metric::Dot).m(1),
+            "m must be 0 (no graph, exact search) or in 2..=128, got 1",
+        ),
         (HnswConfig::new(8, Metric::Dot).m(500), "m must"),
         (
             HnswConfig::new(8, Metric::Dot).ef_construction(0),

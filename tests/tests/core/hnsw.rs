@@ -268,3 +268,50 @@ fn duplicates_under_rewrites_still_return_k_hits() {
         assert!(checks > 0);
     }
 }
+
+/// `m = 0` (Qdrant's "no graph") stores points without linking them: every
+/// search is exact, so its answers equal the flat index's through upserts,
+/// deletes, compaction, the layout pass and a byte round trip.
+#[test]
+fn m_zero_builds_no_graph_and_answers_exactly() {
+    let (pts, queries) = fixture(3_000, 5);
+    let cfg = HnswConfig::new(64, Metric::Cosine)
+        .m(0)
+        .full_scan_threshold(0);
+    let mut h = Hnsw::new(cfg).unwrap();
+    let mut flat = reference(Metric::Cosine, 64, &[]);
+    for (id, v) in &pts {
+        h.upsert(*id, v).unwrap();
+        flat.upsert(*id, v).unwrap();
+    }
+    // An m = 16 graph takes 132 B per point at level 0 alone; no graph
+    // leaves a count, a level and an upper-list offset per slot.
+    assert!(
+        h.graph_memory_bytes() <= h.slot_count() * 20,
+        "{}",
+        h.graph_memory_bytes()
+    );
+    let same = |h: &Hnsw, flat: &FlatIndex| {
+        for q in &queries {
+            let a = h.search(q, &SearchParams::top(10), None).unwrap();
+            let b = flat.search(q, &SearchParams::top(10), None).unwrap();
+            let ids = |v: &[grape_core::Hit]| v.iter().map(|x| x.id).collect::<Vec<_>>();
+            assert_eq!(ids(&a), ids(&b));
+        }
+    };
+    same(&h, &flat);
+    for id in (0..3_000).step_by(4) {
+        h.delete(id).unwrap();
+        flat.delete(id).unwrap();
+    }
+    same(&h, &flat);
+    h.compact();
+    assert_eq!(h.deleted_len(), 0);
+    h.upsert(7, &pts[8].1).unwrap();
+    flat.upsert(7, &pts[8].1).unwrap();
+    h.optimize_layout();
+    same(&h, &flat);
+    let back = Hnsw::from_bytes(&h.to_bytes()).unwrap();
+    assert_eq!(back.config().m, 0);
+    same(&back, &flat);
+}

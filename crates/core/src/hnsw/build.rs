@@ -39,6 +39,12 @@ impl Hnsw {
             if let Some(quant) = &mut self.quant {
                 quant.set(slot, &q);
             }
+            if self.config.m == 0 {
+                // No graph: the point only needs its (empty) level-0 list.
+                self.place(slot, 0);
+                self.entry.get_or_insert(slot);
+                return Ok(());
+            }
             let level = self.random_level();
             self.place(slot, level);
             in_build_space!(self.connect(slot, level, &q, sc));

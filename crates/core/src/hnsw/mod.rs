@@ -35,6 +35,8 @@ pub struct HnswConfig {
     /// Metric.
     pub metric: Metric,
     /// Links per node on upper levels; level 0 keeps `2 * m` (2..=128, default 16).
+    /// `0` builds no graph (Qdrant's `m: 0`): points are stored and every
+    /// search is exact, so inserts cost only the copy of the vector.
     pub m: usize,
     /// Candidate list size while inserting (default 200).
     pub ef_construction: usize,
@@ -95,8 +97,11 @@ impl HnswConfig {
         if !(1..=65536).contains(&self.dim) {
             return bad(alloc::format!("dim must be in 1..=65536, got {}", self.dim));
         }
-        if !(2..=128).contains(&self.m) {
-            return bad(alloc::format!("m must be in 2..=128, got {}", self.m));
+        if self.m != 0 && !(2..=128).contains(&self.m) {
+            return bad(alloc::format!(
+                "m must be 0 (no graph, exact search) or in 2..=128, got {}",
+                self.m
+            ));
         }
         if !(1..=100_000).contains(&self.ef_construction) {
             return bad(alloc::format!(

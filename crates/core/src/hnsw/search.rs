@@ -120,7 +120,11 @@ impl Hnsw {
     pub fn plan(&self, params: &SearchParams, filter: Option<&dyn Filter>) -> Plan {
         let live = self.store.live;
         let ef = params.ef.unwrap_or(self.config.ef_search).max(params.k);
-        if params.exact || live <= self.config.full_scan_threshold || self.entry.is_none() {
+        if params.exact
+            || self.config.m == 0
+            || live <= self.config.full_scan_threshold
+            || self.entry.is_none()
+        {
             return Plan::Exact;
         }
         let Some(f) = filter else { return Plan::Graph };
