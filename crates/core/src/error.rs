@@ -77,6 +77,10 @@ pub enum Error {
     /// Data: the body decoded but describes an impossible index.
     #[error("index bytes are corrupted: {0}")]
     Corrupted(String),
+    /// Storage: the embedder's vector arena could not grow (e.g. its disk
+    /// is full); the operation changed nothing.
+    #[error("vector storage failed: {0}")]
+    VectorStorage(String),
 }
 
 impl Error {
@@ -99,6 +103,7 @@ impl Error {
             Error::Truncated { .. } => "truncated",
             Error::ChecksumMismatch => "checksum_mismatch",
             Error::Corrupted(_) => "corrupted",
+            Error::VectorStorage(_) => "vector_storage",
         }
     }
 
@@ -111,6 +116,7 @@ impl Error {
                 | Error::Truncated { .. }
                 | Error::ChecksumMismatch
                 | Error::Corrupted(_)
+                | Error::VectorStorage(_)
         )
     }
 }

@@ -55,5 +55,6 @@ pub use rng::Rng;
 pub use scratch::Scratch;
 pub use search::{Filter, Hit, Plan, SearchParams};
 pub use sparse::{Modifier, SparseIndex, SparseVector};
+pub use store::VectorArena;
 pub use stream::ByteSource;
 pub use text::{Bm25Params, TextIndex, Tokenizer};

@@ -1,7 +1,10 @@
 //! Point storage shared by the flat and HNSW indexes: vectors in one
 //! contiguous buffer, external ids, slot states and the id → slot map.
 
+use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
 
 use hashbrown::HashMap;
 
@@ -35,13 +38,128 @@ impl Slot {
 /// reserved by the search pool.
 pub(crate) const MAX_SLOTS: usize = (1 << 31) - 1;
 
+/// Memory for the components of an index's original vectors that lives
+/// outside the heap, supplied by the embedder (grape-db maps a file with
+/// memmap2). It behaves like a growable `Vec<f32>`: the index appends one
+/// vector per new slot, overwrites rows in place, truncates after
+/// compaction and reads rows by slicing.
+///
+/// Errors are messages: the index reports them as
+/// [`Error::VectorStorage`]. Appending within capacity that
+/// [`reserve`](Self::reserve) made must not fail.
+pub trait VectorArena: Send + Sync + core::fmt::Debug {
+    /// The values stored, `len` of them.
+    fn as_slice(&self) -> &[f32];
+    /// The values stored, writable in place.
+    fn as_mut_slice(&mut self) -> &mut [f32];
+    /// Values that fit without growing.
+    fn capacity(&self) -> usize;
+    /// Makes room for at least `additional` more values.
+    fn reserve(&mut self, additional: usize) -> core::result::Result<(), String>;
+    /// Appends `values`, growing if needed.
+    fn extend_from_slice(&mut self, values: &[f32]) -> core::result::Result<(), String>;
+    /// Keeps the first `len` values.
+    fn truncate(&mut self, len: usize);
+}
+
+/// The original vectors of a store: on the heap, or in an embedder's arena.
+pub(crate) enum Floats {
+    Heap(Vec<f32>),
+    Arena(Box<dyn VectorArena>),
+}
+
+impl Floats {
+    pub(crate) fn extend(&mut self, values: &[f32]) -> Result<()> {
+        match self {
+            Floats::Heap(v) => {
+                v.extend_from_slice(values);
+                Ok(())
+            }
+            Floats::Arena(a) => a.extend_from_slice(values).map_err(Error::VectorStorage),
+        }
+    }
+
+    pub(crate) fn truncate(&mut self, len: usize) {
+        match self {
+            Floats::Heap(v) => v.truncate(len),
+            Floats::Arena(a) => a.truncate(len),
+        }
+    }
+
+    /// Room for `additional` more values.
+    pub(crate) fn reserve(&mut self, additional: usize) -> Result<()> {
+        match self {
+            Floats::Heap(v) => {
+                v.reserve_exact(additional);
+                Ok(())
+            }
+            Floats::Arena(a) => a.reserve(additional).map_err(Error::VectorStorage),
+        }
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if let Floats::Heap(v) = self {
+            v.shrink_to_fit();
+        }
+    }
+
+    /// Heap bytes held (an arena's memory is the embedder's to count).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Floats::Heap(v) => v.capacity() * core::mem::size_of::<f32>(),
+            Floats::Arena(_) => 0,
+        }
+    }
+
+    pub(crate) fn is_arena(&self) -> bool {
+        matches!(self, Floats::Arena(_))
+    }
+}
+
+impl Deref for Floats {
+    type Target = [f32];
+    #[inline(always)]
+    fn deref(&self) -> &[f32] {
+        match self {
+            Floats::Heap(v) => v,
+            Floats::Arena(a) => a.as_slice(),
+        }
+    }
+}
+
+impl DerefMut for Floats {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [f32] {
+        match self {
+            Floats::Heap(v) => v,
+            Floats::Arena(a) => a.as_mut_slice(),
+        }
+    }
+}
+
+/// A clone lives on the heap: an arena is the embedder's single resource.
+impl Clone for Floats {
+    fn clone(&self) -> Self {
+        Floats::Heap(self.to_vec())
+    }
+}
+
+impl core::fmt::Debug for Floats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Floats::Heap(v) => write!(f, "Heap({} floats)", v.len()),
+            Floats::Arena(a) => write!(f, "Arena({a:?}, {} floats)", a.as_slice().len()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct PointStore {
     pub(crate) dim: usize,
     pub(crate) metric: Metric,
     /// `slots × dim` floats; slot `s` is `vectors[s*dim..(s+1)*dim]`.
     /// Empty when the index keeps only quantized codes.
-    pub(crate) vectors: Vec<f32>,
+    pub(crate) vectors: Floats,
     /// False once the original vectors were dropped (quantized codes only).
     pub(crate) keeps_vectors: bool,
     /// External id of each slot (meaningless for free slots).
@@ -59,7 +177,7 @@ impl PointStore {
         PointStore {
             dim,
             metric,
-            vectors: Vec::new(),
+            vectors: Floats::Heap(Vec::new()),
             keeps_vectors: true,
             keys: Vec::new(),
             slots: Vec::new(),
@@ -114,7 +232,7 @@ impl PointStore {
                 bad / dim
             )));
         }
-        store.vectors = vectors;
+        store.vectors = Floats::Heap(vectors);
         store.keeps_vectors = keeps_vectors;
         store.keys = keys;
         store.slots = slots;
@@ -142,6 +260,17 @@ impl PointStore {
         self.by_key.get(&key).copied()
     }
 
+    /// Makes sure the next [`push`](Self::push) cannot fail for lack of
+    /// vector room, before the caller changes anything. Heap vectors grow
+    /// on their own (amortised); only an arena is asked.
+    pub(crate) fn ensure_room(&mut self) -> Result<()> {
+        if self.free.is_empty() && self.keeps_vectors && self.vectors.is_arena() {
+            self.vectors.reserve(self.dim)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Stores a prepared vector under `key` in a free or new slot and
     /// returns the slot. The caller has removed any previous point `key`.
     pub(crate) fn push(&mut self, key: u64, prepared: &[f32]) -> Result<u32> {
@@ -161,7 +290,7 @@ impl PointStore {
                     return Err(Error::CapacityExceeded(MAX_SLOTS));
                 }
                 if self.keeps_vectors {
-                    self.vectors.extend_from_slice(prepared);
+                    self.vectors.extend(prepared)?;
                 }
                 self.keys.push(key);
                 self.slots.push(Slot::Live);
@@ -220,7 +349,7 @@ impl PointStore {
 
     pub(crate) fn memory_bytes(&self) -> usize {
         use core::mem::size_of;
-        self.vectors.capacity() * size_of::<f32>()
+        self.vectors.heap_bytes()
             + self.keys.capacity() * size_of::<u64>()
             + self.slots.capacity()
             + self.free.capacity() * size_of::<u32>()

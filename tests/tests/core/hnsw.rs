@@ -315,3 +315,97 @@ fn m_zero_builds_no_graph_and_answers_exactly() {
     assert_eq!(back.config().m, 0);
     same(&back, &flat);
 }
+
+/// A heap-backed stand-in for grape-db's mapped file: grows by doubling up
+/// to a fixed limit of values, then refuses, as a full disk would.
+#[derive(Debug)]
+struct LimitedArena {
+    values: Vec<f32>,
+    limit: usize,
+}
+
+impl grape_core::VectorArena for LimitedArena {
+    fn as_slice(&self) -> &[f32] {
+        &self.values
+    }
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.values
+    }
+    fn capacity(&self) -> usize {
+        self.values.capacity()
+    }
+    fn reserve(&mut self, additional: usize) -> Result<(), String> {
+        if self.values.len() + additional > self.limit {
+            return Err(format!("no room for {additional} more values"));
+        }
+        self.values.reserve(additional);
+        Ok(())
+    }
+    fn extend_from_slice(&mut self, values: &[f32]) -> Result<(), String> {
+        self.reserve(values.len())?;
+        self.values.extend_from_slice(values);
+        Ok(())
+    }
+    fn truncate(&mut self, len: usize) {
+        self.values.truncate(len);
+    }
+}
+
+/// Vectors moved into an embedder's arena answer every search as the heap
+/// does, through inserts, deletes, compaction, layout and bytes; an arena
+/// that cannot grow fails the insert with `VectorStorage` and leaves the
+/// index as it was (the replaced point keeps its old vector).
+#[test]
+fn vector_arena_matches_heap_and_fails_cleanly_when_full() {
+    let (pts, queries) = fixture(2_000, 9);
+    let mut heap = build(&pts[..1_000], Metric::Cosine, 9);
+    let mut mapped = build(&pts[..1_000], Metric::Cosine, 9);
+    let arena = LimitedArena {
+        values: vec![9.0; 17], // replaced: the arena is emptied first
+        limit: 1_500 * 64,
+    };
+    mapped.set_vector_arena(Box::new(arena)).unwrap();
+    assert!(mapped.uses_vector_arena() && !heap.uses_vector_arena());
+    assert!(mapped.vector_memory_bytes() < heap.vector_memory_bytes());
+    let same = |a: &Hnsw, b: &Hnsw| {
+        for q in &queries {
+            let x = a.search(q, &SearchParams::top(10), None).unwrap();
+            let y = b.search(q, &SearchParams::top(10), None).unwrap();
+            assert_eq!(x, y);
+        }
+    };
+    same(&heap, &mapped);
+    for (id, v) in &pts[1_000..1_400] {
+        heap.upsert(*id, v).unwrap();
+        mapped.upsert(*id, v).unwrap();
+    }
+    for id in (0..1_400).step_by(3) {
+        heap.delete(id).unwrap();
+        mapped.delete(id).unwrap();
+    }
+    heap.optimize_layout();
+    mapped.optimize_layout();
+    same(&heap, &mapped);
+    assert_eq!(mapped.to_bytes(), heap.to_bytes());
+
+    // Fill the arena to its limit, then one more insert must fail cleanly.
+    mapped.try_reserve(10_000).unwrap_err();
+    let mut id = 10_000u64;
+    let err = loop {
+        match mapped.upsert(id, &pts[(id % 2_000) as usize].1) {
+            Ok(()) => id += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(err, grape_core::Error::VectorStorage(_)),
+        "{err:?}"
+    );
+    assert_eq!(mapped.len(), heap.len() + (id - 10_000) as usize);
+    let before = mapped.to_bytes();
+    let old = mapped.vector(1).unwrap().to_vec();
+    let e = mapped.upsert(1, &pts[5].1).unwrap_err();
+    assert!(matches!(e, grape_core::Error::VectorStorage(_)), "{e:?}");
+    assert_eq!(mapped.vector(1).unwrap(), old.as_slice(), "old vector kept");
+    assert_eq!(mapped.to_bytes(), before, "nothing changed");
+}

@@ -315,6 +315,32 @@ impl Collection {
         Ok(())
     }
 
+    /// Moves the original vectors of dense vector `name` into `arena`
+    /// ([`Hnsw::set_vector_arena`]): later inserts append there and
+    /// searches read from it. [`Error::InvalidQuery`] for an unknown
+    /// vector name; on any error nothing changes.
+    pub fn set_vector_arena(
+        &mut self,
+        name: &str,
+        arena: alloc::boxed::Box<dyn crate::VectorArena>,
+    ) -> Result<()> {
+        let index = self
+            .dense
+            .get_mut(name)
+            .ok_or_else(|| Error::InvalidQuery(alloc::format!("unknown dense vector {name:?}")))?;
+        index.set_vector_arena(arena)
+    }
+
+    /// Makes room in every dense index for `additional` more points, so
+    /// that an embedder whose vectors live in an arena learns that it cannot
+    /// grow ([`Error::VectorStorage`]) before it commits a write.
+    pub fn try_reserve(&mut self, additional: usize) -> Result<()> {
+        for index in self.dense.values_mut() {
+            index.try_reserve(additional)?;
+        }
+        Ok(())
+    }
+
     /// Prepares the collection for searching after bulk changes: compacts
     /// deleted points out of the graphs, renumbers each graph so that
     /// neighbours sit together in memory ([`Hnsw::optimize_layout`]) and

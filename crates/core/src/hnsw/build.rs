@@ -32,6 +32,7 @@ impl Hnsw {
             if self.store.free.is_empty() && self.store.slot_count() >= MAX_SLOTS {
                 return Err(Error::CapacityExceeded(MAX_SLOTS));
             }
+            self.store.ensure_room()?;
             if self.store.slot_of(id).is_some() {
                 self.store.mark_deleted(id)?;
             }

@@ -11,6 +11,7 @@ mod layout;
 pub(crate) mod persist;
 mod search;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ use crate::quant::vectors::QuantizedVectors;
 use crate::rng::Rng;
 use crate::scratch::Scratch;
 pub(crate) use crate::space::{BinaryOf, FloatOf, Int8Of, PqOf, SpaceOf};
-use crate::store::PointStore;
+use crate::store::{Floats, PointStore, VectorArena};
 
 /// Marks "no upper-level list" in `upper_at`.
 const NONE: u32 = u32::MAX;
@@ -197,7 +198,7 @@ impl Hnsw {
             ));
         }
         self.store.keeps_vectors = false;
-        self.store.vectors = Vec::new();
+        self.store.vectors = Floats::Heap(Vec::new());
         Ok(())
     }
 
@@ -219,7 +220,7 @@ impl Hnsw {
 
     /// Bytes held by vector data (originals and codes), by capacity.
     pub fn vector_memory_bytes(&self) -> usize {
-        self.store.vectors.capacity() * 4 + self.quant.as_ref().map_or(0, |q| q.memory_bytes())
+        self.store.vectors.heap_bytes() + self.quant.as_ref().map_or(0, |q| q.memory_bytes())
     }
 
     /// The configuration.
@@ -292,10 +293,53 @@ impl Hnsw {
         }
     }
 
-    /// Makes room for `additional` more points without reallocating.
+    /// Moves the original vectors into `arena` (emptied first); later
+    /// inserts append there and searches read from it. The index then holds
+    /// no vector memory of its own. [`Error::InvalidParameter`] when the
+    /// originals were dropped, [`Error::VectorStorage`] when the arena
+    /// cannot take them (the index is unchanged).
+    pub fn set_vector_arena(&mut self, mut arena: Box<dyn VectorArena>) -> Result<()> {
+        if !self.store.keeps_vectors {
+            return Err(Error::InvalidParameter(
+                "the index keeps only quantized codes: there are no vectors to move".into(),
+            ));
+        }
+        arena.truncate(0);
+        arena
+            .reserve(self.store.vectors.len())
+            .and_then(|()| arena.extend_from_slice(&self.store.vectors))
+            .map_err(Error::VectorStorage)?;
+        self.store.vectors = Floats::Arena(arena);
+        Ok(())
+    }
+
+    /// True when the original vectors live in an embedder's arena
+    /// ([`Hnsw::set_vector_arena`]).
+    pub fn uses_vector_arena(&self) -> bool {
+        self.store.vectors.is_arena()
+    }
+
+    /// Makes room in the vector arena ([`Hnsw::set_vector_arena`]) for
+    /// `additional` more points, reporting an arena that cannot grow
+    /// ([`Error::VectorStorage`]) before anything is written. Does nothing
+    /// for heap vectors, which grow by themselves.
+    pub fn try_reserve(&mut self, additional: usize) -> Result<()> {
+        if self.store.keeps_vectors && self.store.vectors.is_arena() {
+            let dim = self.store.dim;
+            self.store.vectors.reserve(additional.saturating_mul(dim))?;
+        }
+        Ok(())
+    }
+
+    /// Makes room for `additional` more points without reallocating (an
+    /// arena that cannot grow is reported by the inserts instead: see
+    /// [`Hnsw::try_reserve`]).
     pub fn reserve(&mut self, additional: usize) {
         let s = &mut self.store;
-        s.vectors.reserve_exact(additional * s.dim);
+        if !s.vectors.is_arena() {
+            // Heap reservation cannot fail short of aborting.
+            let _ = s.vectors.reserve(additional * s.dim);
+        }
         s.keys.reserve_exact(additional);
         s.slots.reserve_exact(additional);
         s.by_key.reserve(additional);

@@ -75,7 +75,7 @@ impl Hnsw {
             seed: self.config.seed,
             full_scan_threshold: self.config.full_scan_threshold as u64,
             rng_state: self.rng.state(),
-            vectors: self.store.vectors.clone(),
+            vectors: self.store.vectors.to_vec(),
             keys: self.store.keys.clone(),
             slots: self.store.slots.iter().map(|&s| s as u8).collect(),
             levels: self.levels.clone(),
