@@ -17,7 +17,8 @@ use tracing::{info, warn};
 
 use crate::error::{Error, REDB_FILE, Result};
 use crate::index_file::{self, Miss};
-use crate::options::{DbOptions, Durability};
+use crate::mmap::{DISK_FULL, MappedBytes, MappedVectors};
+use crate::options::{DbOptions, Durability, VectorStorage};
 use crate::record::{
     PayloadSizes, StoredCollection, decode_payload, decode_point, encode_point, id_key, key_id,
 };
@@ -81,34 +82,38 @@ fn corrupted(detail: impl Into<String>) -> Error {
 /// are serialised.
 #[derive(Clone)]
 pub struct Database {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     dir: PathBuf,
     options: DbOptions,
     redb: RwLock<Option<Arc<redb::Database>>>,
     collections: RwLock<HashMap<String, Arc<Handle>>>,
     /// Serialises changes to the set of collections.
-    catalogue: Mutex<()>,
+    pub(crate) catalogue: Mutex<()>,
     /// Non-durable commits since the last durable one (relaxed durability).
     pending: AtomicU32,
     closed: AtomicBool,
     payload_raw: AtomicU64,
     payload_stored: AtomicU64,
+    /// Bytes of mapped vector files (disk-mmap storage).
+    mapped: MappedBytes,
 }
 
 /// One open collection.
-struct Handle {
+pub(crate) struct Handle {
     name: String,
     uid: u64,
     table: String,
     config: CollectionConfig,
     index_path: PathBuf,
+    /// Dense vectors kept in mapped files (disk-mmap storage).
+    disk: Vec<String>,
     /// Held by the one writer of this collection, for the whole write.
     writer: Mutex<WriterState>,
     /// The search state. Under `writer`, it reflects every committed write.
-    state: RwLock<Collection>,
+    pub(crate) state: RwLock<Collection>,
 }
 
 /// A payload edit.
@@ -283,6 +288,7 @@ impl Database {
             closed: AtomicBool::new(false),
             payload_raw: AtomicU64::new(0),
             payload_stored: AtomicU64::new(0),
+            mapped: MappedBytes::default(),
         };
         // Every table exists from here on.
         let mut txn = db.begin_write()?;
@@ -417,6 +423,13 @@ impl Database {
             .collect();
         let mut w = inner.lock_writer(&h)?;
         let db = inner.redb()?;
+        if !h.disk.is_empty() {
+            // Grow the mapped files first: a full disk fails the call here,
+            // before anything is committed.
+            write(&h.state)
+                .try_reserve(points.len())
+                .map_err(arena_error)?;
+        }
         inner.commit_points(
             &db,
             &h,
@@ -798,6 +811,8 @@ impl Database {
         let mut w = self.inner.lock_writer(&h)?;
         let mut copy = read(&h.state).clone();
         copy.optimize()?;
+        // A copy holds its vectors on the heap: back into fresh mapped files.
+        self.inner.place_vectors(&h.disk, &mut copy)?;
         *write(&h.state) = copy;
         // The index file no longer holds the optimized layout.
         w.persisted_seq = None;
@@ -825,6 +840,7 @@ impl Database {
             collections,
             redb_bytes: size(&inner.dir.join(REDB_FILE)),
             index_bytes,
+            mapped_vector_bytes: inner.mapped.load(Ordering::Relaxed),
             cache: CacheStats {
                 read_hits: cache.read_hits(),
                 read_misses: cache.read_misses(),
@@ -876,18 +892,18 @@ fn memory_vectors(c: &Collection, id: &PointId, selector: &VectorSelector) -> Op
 }
 
 impl Inner {
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         Ok(())
     }
 
-    fn redb(&self) -> Result<Arc<redb::Database>> {
+    pub(crate) fn redb(&self) -> Result<Arc<redb::Database>> {
         read(&self.redb).clone().ok_or(Error::Closed)
     }
 
-    fn handle(&self, name: &str) -> Result<Arc<Handle>> {
+    pub(crate) fn handle(&self, name: &str) -> Result<Arc<Handle>> {
         self.check_open()?;
         read(&self.collections)
             .get(name)
@@ -932,7 +948,7 @@ impl Inner {
         Ok(())
     }
 
-    fn begin_write(&self, db: &redb::Database) -> Result<redb::WriteTransaction> {
+    pub(crate) fn begin_write(&self, db: &redb::Database) -> Result<redb::WriteTransaction> {
         let mut txn = db.begin_write()?;
         txn.set_quick_repair(true);
         if let Durability::Relaxed { commit_every } = self.options.durability {
@@ -970,11 +986,13 @@ impl Inner {
         seq: u64,
     ) -> Result<Handle> {
         let config = stored_config(&name, &stored)?;
+        let disk = self.disk_vectors(&name, &stored, &config)?;
         let index_path = index_file::path(&self.dir, &name);
         let table = points_table(stored.uid);
         let (collection, persisted_seq) = match index_file::read(&index_path, stored.uid, seq) {
-            Ok(c) => {
+            Ok(mut c) => {
                 info!(collection = %name, points = c.len(), "loaded the index file");
+                self.place_vectors(&disk, &mut c)?;
                 (c, Some(seq))
             }
             Err(miss) => {
@@ -1007,6 +1025,7 @@ impl Inner {
             table,
             config,
             index_path,
+            disk,
             writer: Mutex::new(WriterState {
                 seq,
                 persisted_seq,
@@ -1016,6 +1035,63 @@ impl Inner {
             }),
             state: RwLock::new(collection),
         })
+    }
+
+    /// The dense vectors of a collection that live in mapped files: those
+    /// whose create-collection JSON says `"on_disk": true`, and those that
+    /// do not say when the database's default is disk-mmap.
+    fn disk_vectors(
+        &self,
+        name: &str,
+        stored: &StoredCollection,
+        config: &CollectionConfig,
+    ) -> Result<Vec<String>> {
+        let default = self.options.vector_storage == VectorStorage::DiskMmap;
+        let json: Option<serde_json::Value> = match &stored.config_json {
+            Some(text) => Some(
+                serde_json::from_str(text)
+                    .map_err(|e| corrupted(format!("configuration of collection {name:?}: {e}")))?,
+            ),
+            None => None,
+        };
+        let vectors = json.as_ref().and_then(|j| j.get("vectors"));
+        let mut disk = Vec::new();
+        for vector in config.dense.keys() {
+            let params = match vectors {
+                Some(v) if vector.is_empty() && v.get("size").is_some() => Some(v),
+                Some(v) => v.get(vector.as_str()),
+                None => None,
+            };
+            let on_disk = match params.and_then(|p| p.get("on_disk")) {
+                None | Some(serde_json::Value::Null) => default,
+                Some(serde_json::Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(Error::Core(grape_core::Error::InvalidConfig(format!(
+                        "vectors{}.on_disk: expected a boolean, got {other}",
+                        if vector.is_empty() {
+                            String::new()
+                        } else {
+                            format!(".{vector}")
+                        }
+                    ))));
+                }
+            };
+            if on_disk {
+                disk.push(vector.clone());
+            }
+        }
+        Ok(disk)
+    }
+
+    /// Moves the vectors named in `disk` into fresh mapped files.
+    fn place_vectors(&self, disk: &[String], c: &mut Collection) -> Result<()> {
+        for vector in disk {
+            let arena = MappedVectors::create(&self.dir, self.mapped.clone())
+                .map_err(|e| Error::io(self.dir.join(crate::mmap::VECTORS_DIR), e))?;
+            c.set_vector_arena(vector, Box::new(arena))
+                .map_err(arena_error)?;
+        }
+        Ok(())
     }
 
     /// The search state of a collection from its points in redb.
@@ -1029,6 +1105,10 @@ impl Inner {
     ) -> Result<Collection> {
         let mut c = Collection::new(config.clone())
             .map_err(|e| corrupted(format!("configuration of collection {name:?}: {e}")))?;
+        // Vectors go straight into their mapped files: a rebuild never holds
+        // them all on the heap.
+        let disk = self.disk_vectors(name, stored, config)?;
+        self.place_vectors(&disk, &mut c)?;
         for (field, schema) in &stored.payload_indexes {
             c.create_payload_index(field, *schema)
                 .map_err(|e| corrupted(format!("payload index {field:?} of {name:?}: {e}")))?;
@@ -1075,12 +1155,14 @@ impl Inner {
         &self,
         name: &str,
         mut stored: StoredCollection,
-        collection: Collection,
+        mut collection: Collection,
         points: Vec<PointData>,
         replace: bool,
     ) -> Result<()> {
         let _catalogue = lock(&self.catalogue);
         self.check_open()?;
+        let disk = self.disk_vectors(name, &stored, collection.config())?;
+        self.place_vectors(&disk, &mut collection)?;
         let old = read(&self.collections).get(name).cloned();
         if old.is_some() && !replace {
             return Err(Error::AlreadyExists(name.to_string()));
@@ -1132,6 +1214,7 @@ impl Inner {
             table: points_table(stored.uid),
             config: collection.config().clone(),
             index_path,
+            disk,
             writer: Mutex::new(WriterState {
                 seq,
                 persisted_seq: None,
@@ -1300,6 +1383,15 @@ impl Drop for Inner {
 }
 
 /// The configuration of a stored collection.
+/// A core error from a vector arena, as [`Error::DiskFull`] when the disk
+/// is full.
+fn arena_error(e: grape_core::Error) -> Error {
+    match e {
+        grape_core::Error::VectorStorage(m) if m.starts_with(DISK_FULL) => Error::DiskFull(m),
+        other => Error::Core(other),
+    }
+}
+
 fn stored_config(name: &str, stored: &StoredCollection) -> Result<CollectionConfig> {
     let bad = |e: String| corrupted(format!("configuration of collection {name:?}: {e}"));
     if let Some(json) = &stored.config_json {

@@ -15,6 +15,9 @@ pub enum Error {
     /// Caller input: no collection has this name.
     #[error("unknown collection {0:?}")]
     UnknownCollection(String),
+    /// Caller input: no alias has this name.
+    #[error("unknown alias {0:?}")]
+    UnknownAlias(String),
     /// Caller input: a collection with this name exists already.
     #[error("collection {0:?} already exists")]
     AlreadyExists(String),
@@ -75,6 +78,7 @@ impl Error {
     pub fn is_invalid_input(&self) -> bool {
         match self {
             Error::UnknownCollection(_)
+            | Error::UnknownAlias(_)
             | Error::AlreadyExists(_)
             | Error::InvalidName { .. }
             | Error::InvalidSnapshot(_)
@@ -89,6 +93,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownCollection(_) => "unknown_collection",
+            Error::UnknownAlias(_) => "unknown_alias",
             Error::AlreadyExists(_) => "already_exists",
             Error::InvalidName { .. } => "invalid_name",
             Error::Core(e) => e.code(),

@@ -29,20 +29,25 @@
 //! db.shutdown().unwrap();
 //! ```
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` only in `mmap` (mapping a file), each block with its SAFETY line.
+#![deny(unsafe_code)]
 
+mod aliases;
 mod asynch;
 mod db;
 mod error;
 mod index_file;
+#[allow(unsafe_code)]
+mod mmap;
 mod options;
 mod record;
 mod types;
 
+pub use aliases::AliasOp;
 pub use asynch::AsyncDatabase;
 pub use db::Database;
 pub use error::{Error, Result};
-pub use options::{DbOptions, Durability};
+pub use options::{DbOptions, Durability, VectorStorage};
 pub use types::{
     CacheStats, CollectionInfo, DbStats, PayloadSizes, PointSelector, Record, ScoredRecord, Vectors,
 };

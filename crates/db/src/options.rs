@@ -19,6 +19,20 @@ pub enum Durability {
     },
 }
 
+/// Where the original dense vectors that searches read are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VectorStorage {
+    /// On the heap. The default.
+    #[default]
+    Memory,
+    /// In memory-mapped files under `<dir>/vectors/` (memmap2), paged in
+    /// and out by the operating system: resident memory follows what
+    /// searches touch, not the collection size. The files are caches
+    /// refilled at open from the index file or redb, never a source of
+    /// truth.
+    DiskMmap,
+}
+
 /// Options of [`crate::Database::open`].
 #[derive(Debug, Clone)]
 pub struct DbOptions {
@@ -31,6 +45,11 @@ pub struct DbOptions {
     pub cache_size: Option<usize>,
     /// Log rebuild progress every this many points.
     pub progress_every: usize,
+    /// Where dense vectors live when the collection's configuration does
+    /// not say: Qdrant's per-vector `"on_disk": true` selects
+    /// [`VectorStorage::DiskMmap`] and `false` [`VectorStorage::Memory`]
+    /// whatever this is.
+    pub vector_storage: VectorStorage,
 }
 
 impl Default for DbOptions {
@@ -40,6 +59,7 @@ impl Default for DbOptions {
             persist_every: Some(100_000),
             cache_size: None,
             progress_every: 10_000,
+            vector_storage: VectorStorage::Memory,
         }
     }
 }

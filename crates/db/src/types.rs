@@ -83,6 +83,8 @@ pub struct DbStats {
     pub redb_bytes: u64,
     /// Total size of the index files in bytes.
     pub index_bytes: u64,
+    /// Total size of the mapped vector files (disk-mmap storage) in bytes.
+    pub mapped_vector_bytes: u64,
     /// redb's cache counters.
     pub cache: CacheStats,
     /// Payload bytes written since open: JSON and stored (compressed).
