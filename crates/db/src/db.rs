@@ -162,47 +162,6 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the core's own vector checks on every point (dimension, finite
-/// components, non-zero under cosine, known names, sparse vectors), without
-/// touching the collection: each dense vector goes through a one-point
-/// [`FlatIndex`] of its configuration.
-fn validate(config: &CollectionConfig, points: &[PointData]) -> Result<()> {
-    let mut probes: BTreeMap<&str, FlatIndex> = BTreeMap::new();
-    let at = |i: usize, e: grape_core::Error| match e {
-        grape_core::Error::InvalidQuery(m) => {
-            Error::Core(grape_core::Error::InvalidQuery(format!("points[{i}]: {m}")))
-        }
-        other => Error::Core(other),
-    };
-    for (i, p) in points.iter().enumerate() {
-        for (name, v) in &p.vectors {
-            let Some(c) = config.dense.get(name) else {
-                return Err(at(
-                    i,
-                    grape_core::Error::InvalidQuery(format!("unknown dense vector {name:?}")),
-                ));
-            };
-            let probe = match probes.entry(name) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(FlatIndex::new(c.dim, c.metric)?)
-                }
-            };
-            probe.upsert(0, v).map_err(|e| at(i, e))?;
-        }
-        for (name, v) in &p.sparse {
-            if !config.sparse.contains_key(name) {
-                return Err(at(
-                    i,
-                    grape_core::Error::InvalidQuery(format!("unknown sparse vector {name:?}")),
-                ));
-            }
-            v.validate().map_err(|e| at(i, e))?;
-        }
-    }
-    Ok(())
-}
-
 /// A stored dense vector in the form the collection searches and returns
 /// (unit length under cosine), through the core's own preparation.
 fn stored_form(c: &HnswConfig, v: Vec<f32>) -> Vec<f32> {
@@ -415,7 +374,7 @@ impl Database {
     pub fn upsert(&self, name: &str, points: Vec<PointData>) -> Result<u64> {
         let inner = &self.inner;
         let h = inner.handle(name)?;
-        validate(&h.config, &points)?;
+        h.config.check_points(&points)?;
         let mut sizes = PayloadSizes::default();
         let records: Vec<(Vec<u8>, Vec<u8>)> = points
             .iter()
@@ -582,9 +541,10 @@ impl Database {
         txn.commit()?;
         w.seq += 1;
         w.stored = stored;
-        let applied = write(&h.state)
-            .create_payload_index(field, schema)
-            .map(|_| ());
+        // Built under the read lock, so searches continue; nothing else
+        // changes the collection meanwhile (this call holds its writer).
+        let built = read(&h.state).build_payload_index(field, schema);
+        let applied = built.map(|b| write(&h.state).install_payload_index(b));
         inner.after_write(&h, &mut w, &db, 0, applied)
     }
 

@@ -50,6 +50,44 @@ pub struct CollectionConfig {
     pub quantization: BTreeMap<String, DenseQuantization>,
 }
 
+impl CollectionConfig {
+    /// Checks points by the rules of [`Collection::upsert`] (known vector
+    /// names, dimensions, finite components, non-zero under cosine, valid
+    /// sparse vectors) without a collection, so that an embedder can reject
+    /// a batch before it stores anything. Messages name the point as
+    /// `points[i]`.
+    pub fn check_points(&self, points: &[PointData]) -> Result<()> {
+        for (i, p) in points.iter().enumerate() {
+            self.check_point(p).map_err(|e| match e {
+                Error::InvalidQuery(m) => Error::InvalidQuery(alloc::format!("points[{i}]: {m}")),
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn check_point(&self, p: &PointData) -> Result<()> {
+        for (name, v) in &p.vectors {
+            let Some(c) = self.dense.get(name) else {
+                return Err(Error::InvalidQuery(alloc::format!(
+                    "unknown dense vector {name:?}"
+                )));
+            };
+            // The index's own check, so that an upsert cannot fail later.
+            c.metric.check(c.dim, v)?;
+        }
+        for (name, v) in &p.sparse {
+            if !self.sparse.contains_key(name) {
+                return Err(Error::InvalidQuery(alloc::format!(
+                    "unknown sparse vector {name:?}"
+                )));
+            }
+            v.validate()?;
+        }
+        Ok(())
+    }
+}
+
 /// How a dense vector is quantized.
 ///
 /// The quantizer is trained once the vector's index holds
@@ -198,12 +236,7 @@ impl Collection {
     /// names, dimensions, finite values, sparse vectors): on error nothing
     /// changes.
     pub fn upsert(&mut self, points: Vec<PointData>) -> Result<()> {
-        for (i, p) in points.iter().enumerate() {
-            self.check(p).map_err(|e| match e {
-                Error::InvalidQuery(m) => Error::InvalidQuery(alloc::format!("points[{i}]: {m}")),
-                other => other,
-            })?;
-        }
+        self.config.check_points(&points)?;
         for p in points {
             let dense = p.vectors.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
             self.insert_checked(p.id, dense, &p.sparse, p.payload);
@@ -378,28 +411,6 @@ impl Collection {
         self.payloads.index_fields()
     }
 
-    fn check(&self, p: &PointData) -> Result<()> {
-        for (name, v) in &p.vectors {
-            let Some(index) = self.dense.get(name) else {
-                return Err(Error::InvalidQuery(alloc::format!(
-                    "unknown dense vector {name:?}"
-                )));
-            };
-            // The index's own check, so that the upsert below cannot fail.
-            let c = index.config();
-            c.metric.check(c.dim, v)?;
-        }
-        for (name, v) in &p.sparse {
-            if !self.sparse.contains_key(name) {
-                return Err(Error::InvalidQuery(alloc::format!(
-                    "unknown sparse vector {name:?}"
-                )));
-            }
-            v.validate()?;
-        }
-        Ok(())
-    }
-
     /// Removes the point `id` from every index; returns whether it existed.
     fn remove(&mut self, id: &PointId) -> bool {
         let Some(offset) = self.payloads.internal_id(id) else {
@@ -555,6 +566,23 @@ impl Collection {
     /// fast and giving searches their cardinality estimate.
     pub fn create_payload_index(&mut self, field: &str, schema: FieldSchema) -> Result<()> {
         self.payloads.create_index(field, schema)
+    }
+
+    /// Builds the index [`Collection::create_payload_index`] would add,
+    /// reading only, so that searches continue while it is built; install
+    /// it with [`Collection::install_payload_index`] before anything else
+    /// changes the collection.
+    pub fn build_payload_index(
+        &self,
+        field: &str,
+        schema: FieldSchema,
+    ) -> Result<crate::payload::BuiltIndex> {
+        self.payloads.build_index(field, schema)
+    }
+
+    /// Adds an index from [`Collection::build_payload_index`].
+    pub fn install_payload_index(&mut self, built: crate::payload::BuiltIndex) {
+        self.payloads.install_index(built);
     }
 
     /// Runs a query tree (Qdrant's universal query) and returns its hits.

@@ -47,7 +47,7 @@ pub use id::PointId;
 pub use index::FieldSchema;
 pub use path::KeyPath;
 pub(crate) use path::merge as merge_payload;
-pub use store::{Matcher, PayloadStore};
+pub use store::{BuiltIndex, Matcher, PayloadStore};
 
 /// A point's payload: a JSON object.
 pub type Payload = serde_json::Map<alloc::string::String, serde_json::Value>;

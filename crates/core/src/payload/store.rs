@@ -11,6 +11,11 @@ use super::index::{Bits, FieldIndex, FieldSchema};
 use super::{KeyPath, Payload, PointId};
 use crate::error::{Error, Result};
 
+/// A payload index built by [`PayloadStore::build_index`], waiting to be
+/// installed (empty when the store already had it).
+#[derive(Debug)]
+pub struct BuiltIndex(Option<FieldIndex>);
+
 /// Payloads of the points of a collection, by internal id, with optional
 /// payload indexes that make filters fast and give searches the exact
 /// number of points a filter allows.
@@ -130,21 +135,39 @@ impl PayloadStore {
     /// already stored. Values of another type are not indexed. Indexing a
     /// key again with another schema replaces its index.
     pub fn create_index(&mut self, field: &str, schema: FieldSchema) -> Result<()> {
+        let built = self.build_index(field, schema)?;
+        self.install_index(built);
+        Ok(())
+    }
+
+    /// Builds the index [`PayloadStore::create_index`] would add, reading
+    /// only: a database builds it while searches go on and installs it
+    /// with [`PayloadStore::install_index`] (nothing may change the store
+    /// in between).
+    pub fn build_index(&self, field: &str, schema: FieldSchema) -> Result<BuiltIndex> {
         let path = KeyPath::parse(field).map_err(|e| {
             Error::InvalidParameter(format!("invalid payload index key {field:?}: {e}"))
         })?;
-        if let Some(pos) = self.indexes.iter().position(|i| i.path == path) {
-            if self.indexes[pos].schema == schema {
-                return Ok(());
-            }
-            self.indexes.remove(pos);
+        if self
+            .indexes
+            .iter()
+            .any(|i| i.path == path && i.schema == schema)
+        {
+            return Ok(BuiltIndex(None));
         }
         let mut index = FieldIndex::new(path, schema);
         for (i, _, payload) in self.iter() {
             index.add(i, payload);
         }
+        Ok(BuiltIndex(Some(index)))
+    }
+
+    /// Adds an index from [`PayloadStore::build_index`], replacing one on
+    /// the same key.
+    pub fn install_index(&mut self, built: BuiltIndex) {
+        let Some(index) = built.0 else { return };
+        self.indexes.retain(|i| i.path != index.path);
         self.indexes.push(index);
-        Ok(())
     }
 
     /// Drops the index on key `field`; false when there was none.
