@@ -7,7 +7,9 @@
 # native test suite (unit, integration, doc tests), grape-core's unit tests
 # compiled to WebAssembly and run under Node's WASI with and without
 # simd128, the no_std builds of grape-core for wasm32, and the npm package
-# (scripts/test-npm.sh: wasm-bindgen-test, Node, native <-> wasm bytes).
+# (scripts/test-npm.sh: wasm-bindgen-test, Node, native <-> wasm bytes),
+# and the server against the official Qdrant clients (scripts/test-server.sh:
+# qdrant-client over REST and gRPC in a venv).
 # Benchmarks are not run here: see docs/bench/README.md.
 set -euo pipefail
 
@@ -46,5 +48,8 @@ CARGO_TARGET_DIR="$root/target/nostd-avx2" RUSTFLAGS="-C target-feature=+avx2,+f
 
 step "the npm package and wasm bindings"
 bash scripts/test-npm.sh
+
+step "grape-server against the official Qdrant clients"
+bash scripts/test-server.sh
 
 step "all tests passed"

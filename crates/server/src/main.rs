@@ -1,0 +1,152 @@
+//! `grape`: Grape's server. `grape serve` (the default command) serves a
+//! data directory over Qdrant's REST API on port 6333 and its gRPC API on
+//! 6334.
+//!
+//! Settings: flags, then `GRAPE_*` environment variables, then the
+//! `--config` file (TOML, or YAML for `.yaml`/`.yml`), then defaults.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use grape_server::{Config, PartialConfig, shutdown_signal, start};
+use tracing::{error, info};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "grape",
+    version,
+    about = "Grape: a Qdrant-compatible vector database"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve a data directory over REST and gRPC (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct ServeArgs {
+    /// Config file (TOML, or YAML for .yaml/.yml).
+    #[arg(long, env = "GRAPE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database directory [default: ./grape-data].
+    #[arg(long, env = "GRAPE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Snapshot directory [default: DATA_DIR/snapshots].
+    #[arg(long, env = "GRAPE_SNAPSHOTS_DIR")]
+    snapshots_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "GRAPE_HOST")]
+    host: Option<String>,
+    /// REST port [default: 6333].
+    #[arg(long, env = "GRAPE_HTTP_PORT")]
+    http_port: Option<u16>,
+    /// gRPC port [default: 6334].
+    #[arg(long, env = "GRAPE_GRPC_PORT")]
+    grpc_port: Option<u16>,
+    /// Serve no gRPC.
+    #[arg(long, env = "GRAPE_DISABLE_GRPC")]
+    disable_grpc: Option<bool>,
+    /// API key required on every request (`api-key` header or bearer token).
+    #[arg(long, env = "GRAPE_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// API key that may only read.
+    #[arg(long, env = "GRAPE_READ_ONLY_API_KEY", hide_env_values = true)]
+    read_only_api_key: Option<String>,
+    /// Largest request body in bytes [default: 33554432].
+    #[arg(long, env = "GRAPE_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// Largest snapshot upload in bytes [default: 4 GiB].
+    #[arg(long, env = "GRAPE_MAX_SNAPSHOT_BYTES")]
+    max_snapshot_bytes: Option<usize>,
+    /// Answer CORS requests from any origin [default: true].
+    #[arg(long, env = "GRAPE_CORS")]
+    cors: Option<bool>,
+    /// Log filter, RUST_LOG syntax [default: info].
+    #[arg(long, env = "GRAPE_LOG")]
+    log_level: Option<String>,
+}
+
+impl ServeArgs {
+    fn partial(&self) -> PartialConfig {
+        PartialConfig {
+            data_dir: self.data_dir.clone(),
+            snapshots_dir: self.snapshots_dir.clone(),
+            host: self.host.clone(),
+            http_port: self.http_port,
+            grpc_port: self.grpc_port,
+            disable_grpc: self.disable_grpc,
+            api_key: self.api_key.clone(),
+            read_only_api_key: self.read_only_api_key.clone(),
+            max_request_bytes: self.max_request_bytes,
+            max_snapshot_bytes: self.max_snapshot_bytes,
+            cors: self.cors,
+            log_level: self.log_level.clone(),
+        }
+    }
+
+    fn config(&self) -> Result<Config, grape_server::ConfigError> {
+        let file = match &self.config {
+            Some(path) => PartialConfig::from_file(path)?,
+            None => PartialConfig::default(),
+        };
+        Ok(self.partial().or(file).finish())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("grape: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        info!(data_dir = %config.data_dir.display(), "opening the database");
+        let running = match start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                error!("cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        shutdown_signal().await;
+        match running.stop().await {
+            Ok(()) => {
+                info!("stopped cleanly");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!("stopping failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
