@@ -30,7 +30,6 @@ def client():
         url=f"http://127.0.0.1:{HTTP_PORT}",
         grpc_port=GRPC_PORT,
         prefer_grpc=True,
-        check_compatibility=False,
         timeout=30,
     )
     yield c
@@ -204,7 +203,8 @@ def test_collection_config_round_trips(client, name):
     assert client.update_collection(name, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10000))
     with pytest.raises(Exception) as e:
         client.update_collection(name, hnsw_config=models.HnswConfigDiff(m=32))
-    assert grpc_code(e) == grpc.StatusCode.UNIMPLEMENTED
+    assert grpc_code(e) == grpc.StatusCode.INVALID_ARGUMENT
+    assert "hnsw_config.m" in e.value.details()
 
 
 def test_legacy_search_recommend_and_batches(client, name):

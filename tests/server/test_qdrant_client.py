@@ -6,14 +6,18 @@ GRAPE_SNAPSHOTS_DIR. Every test runs once over REST and once with
 prefer_grpc=True (gRPC-specific cases are in test_grpc.py).
 """
 
+import importlib.metadata
 import json
 import os
 import socket
 import urllib.request
 import uuid
+import warnings
 
 import pytest
 from qdrant_client import QdrantClient, models
+from qdrant_client.common.version_check import is_compatible
+from qdrant_client.qdrant_remote import QdrantRemote
 
 HTTP_PORT = int(os.environ.get("GRAPE_HTTP_PORT", "6333"))
 GRPC_PORT = int(os.environ.get("GRAPE_GRPC_PORT", "6334"))
@@ -37,7 +41,6 @@ def client(request):
         url=f"http://127.0.0.1:{HTTP_PORT}",
         grpc_port=GRPC_PORT,
         prefer_grpc=prefer_grpc,
-        check_compatibility=False,
         timeout=30,
     )
     yield c
@@ -259,6 +262,27 @@ def test_payload_index_and_filtered_search(client, name):
     assert "color" in info.payload_schema
     hits = client.query_points(name, query=[0.0, 1.0, 0.0, 0.0], query_filter=red(), limit=5).points
     assert {h.id for h in hits} == {1, 2}
+    client.delete_payload_index(name, field_name="color", wait=True)
+    assert "color" not in client.get_collection(name).payload_schema
+    # Filters on the key still answer, by scanning.
+    hits = client.query_points(name, query=[0.0, 1.0, 0.0, 0.0], query_filter=red(), limit=5).points
+    assert {h.id for h in hits} == {1, 2}
+
+
+def test_server_version_is_compatible_with_the_client():
+    """`GET /` reports the Qdrant API version Grape implements, which the
+    pinned client accepts: its own check (run on every QdrantClient unless
+    check_compatibility=False) raises no warning."""
+    status, body = rest("GET", "/")
+    assert status == 200
+    client_version = importlib.metadata.version("qdrant-client")
+    assert is_compatible(client_version, body["version"]), body
+    assert body["grape_version"] and body["grape_version"] != body["version"], body
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # The check QdrantClient starts in a thread, run here in the test's.
+        QdrantRemote._check_compatibility(f"http://127.0.0.1:{HTTP_PORT}", {}, None, 10)
+    assert [str(w.message) for w in caught] == []
 
 
 def test_recommend_by_example_ids(client, name):

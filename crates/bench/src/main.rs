@@ -5,6 +5,7 @@
 //!                 [--ef 10,16,32,64,128] [--k 10] [--out DIR] [--metric cosine]
 //!                 [--index-cache FILE] [--limit-queries N] [--no-layout]
 //! grape-bench demo [--n 20000] [--dim 64]
+//! grape-bench storage --data DIR [...]   (grape-db: upsert, get, query, open; see storage.rs)
 //! ```
 //! `ann` reads `NAME.base.fvecs`, `NAME.query.fvecs` and `NAME.gt100.ivecs`,
 //! builds an HNSW index on one thread, then searches one query at a time
@@ -12,6 +13,7 @@
 
 mod filtered;
 mod quant;
+mod storage;
 mod texmex;
 mod text;
 
@@ -28,6 +30,7 @@ fn main() {
         Some("text") => text::run(&Opts::parse(&args[1..])),
         Some("filtered") => filtered::run(&Opts::parse(&args[1..])),
         Some("quant") => quant::run(&Opts::parse(&args[1..])),
+        Some("storage") => storage::run(&Opts::parse(&args[1..])),
         _ => {
             Err("usage: grape-bench ann --data DIR --dataset NAME [...] | grape-bench demo".into())
         }

@@ -147,6 +147,11 @@ impl AsyncDatabase {
         .await
     }
 
+    /// [`Database::delete_payload_index`].
+    pub async fn delete_payload_index(&self, name: String, field: String) -> Result<bool> {
+        run(&self.db, move |db| db.delete_payload_index(&name, &field)).await
+    }
+
     /// [`Database::query`].
     pub async fn query(&self, name: String, request: QueryRequest) -> Result<Vec<ScoredRecord>> {
         run(&self.db, move |db| db.query(&name, &request)).await

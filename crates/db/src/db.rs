@@ -413,6 +413,14 @@ impl Database {
         Ok(w.seq)
     }
 
+    /// Checks points by the rules [`Database::upsert`] applies (vector names,
+    /// dimensions, finite components, sparse vectors) without writing, so
+    /// that an importer can name the bad record before a batch is sent.
+    pub fn check_points(&self, name: &str, points: &[PointData]) -> Result<()> {
+        let h = self.inner.handle(name)?;
+        Ok(h.config.check_points(points)?)
+    }
+
     /// Deletes points by id; returns how many existed.
     pub fn delete(&self, name: &str, ids: &[PointId]) -> Result<usize> {
         let h = self.inner.handle(name)?;
@@ -532,20 +540,36 @@ impl Database {
         stored.payload_indexes.retain(|(f, _)| f != field);
         stored.payload_indexes.push((field.to_string(), schema));
         let db = inner.redb()?;
-        let txn = inner.begin_write(&db)?;
-        {
-            txn.open_table(CATALOGUE)?
-                .insert(h.name.as_str(), stored.encode().as_slice())?;
-            txn.open_table(SEQ)?.insert(h.uid, w.seq + 1)?;
-        }
-        txn.commit()?;
-        w.seq += 1;
-        w.stored = stored;
+        inner.commit_catalogue(&db, &h, &mut w, stored)?;
         // Built under the read lock, so searches continue; nothing else
         // changes the collection meanwhile (this call holds its writer).
         let built = read(&h.state).build_payload_index(field, schema);
         let applied = built.map(|b| write(&h.state).install_payload_index(b));
         inner.after_write(&h, &mut w, &db, 0, applied)
+    }
+
+    /// Drops the payload index on `field` (persisted: it stays dropped
+    /// after reopening and rebuilding); false when the key had none, and
+    /// then nothing is written. Payloads are unchanged; filters on the key
+    /// scan them instead.
+    pub fn delete_payload_index(&self, name: &str, field: &str) -> Result<bool> {
+        let path = grape_core::payload::KeyPath::parse(field).map_err(|e| {
+            grape_core::Error::InvalidParameter(format!("invalid payload index key {field:?}: {e}"))
+        })?;
+        let same_key = |f: &str| grape_core::payload::KeyPath::parse(f).is_ok_and(|p| p == path);
+        let inner = &self.inner;
+        let h = inner.handle(name)?;
+        let mut w = inner.lock_writer(&h)?;
+        if !w.stored.payload_indexes.iter().any(|(f, _)| same_key(f)) {
+            return Ok(false);
+        }
+        let mut stored = w.stored.clone();
+        stored.payload_indexes.retain(|(f, _)| !same_key(f));
+        let db = inner.redb()?;
+        inner.commit_catalogue(&db, &h, &mut w, stored)?;
+        write(&h.state).drop_payload_index(field);
+        inner.after_write(&h, &mut w, &db, 0, Ok(()))?;
+        Ok(true)
     }
 
     /// Runs a query (Qdrant's universal query) and returns its hits with
@@ -933,6 +957,27 @@ impl Inner {
             txn.commit()?;
             self.pending.store(0, Ordering::Release);
         }
+        Ok(())
+    }
+
+    /// Commits a changed catalogue entry of `h` (payload indexes) as one
+    /// write: the entry and the bumped sequence number in one transaction.
+    fn commit_catalogue(
+        &self,
+        db: &redb::Database,
+        h: &Handle,
+        w: &mut WriterState,
+        stored: StoredCollection,
+    ) -> Result<()> {
+        let txn = self.begin_write(db)?;
+        {
+            txn.open_table(CATALOGUE)?
+                .insert(h.name.as_str(), stored.encode().as_slice())?;
+            txn.open_table(SEQ)?.insert(h.uid, w.seq + 1)?;
+        }
+        txn.commit()?;
+        w.seq += 1;
+        w.stored = stored;
         Ok(())
     }
 

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bench;
 mod config;
 mod error;
 pub mod grpc;
@@ -31,4 +32,4 @@ pub use config::{
 pub use error::{ApiError, ApiResult, ErrorKind, GrpcCode};
 pub use metrics::Metrics;
 pub use server::{Running, ServerError, shutdown_signal, start};
-pub use service::Service;
+pub use service::{QDRANT_API_VERSION, Service};

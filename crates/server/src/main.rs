@@ -1,12 +1,15 @@
 //! `grape`: Grape's server. `grape serve` (the default command) serves a
 //! data directory over Qdrant's REST API on port 6333 and its gRPC API on
-//! 6334.
+//! 6334. `grape import` and `grape snapshot create|restore` work on a data
+//! directory directly (`cli/`).
 //!
 //! Settings: flags, then `GRAPE_*` environment variables, then the
 //! `--config` file (TOML, or YAML for `.yaml`/`.yml`), then defaults.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod cli;
 
 use clap::{Args, Parser, Subcommand};
 use grape_server::{Config, PartialConfig, shutdown_signal, start};
@@ -30,6 +33,15 @@ struct Cli {
 enum Command {
     /// Serve a data directory over REST and gRPC (the default).
     Serve(ServeArgs),
+    /// Import points from a JSONL or fvecs file into a collection (the
+    /// server must not be running on the same data directory).
+    Import(cli::import::ImportArgs),
+    /// Write a collection to a snapshot file or restore one from it.
+    #[command(subcommand)]
+    Snapshot(cli::snapshot::SnapshotCommand),
+    /// Benchmark a fresh server on an ANN dataset (search QPS and latency over
+    /// REST and gRPC, upsert throughput, the REST overhead per search).
+    Bench(grape_server::bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -102,10 +114,34 @@ impl ServeArgs {
     }
 }
 
+/// Prints an offline command's outcome: its summary on stdout, or its
+/// error on stderr with a failing exit code.
+fn finish(command: &str, outcome: Result<String, cli::CliError>) -> ExitCode {
+    match outcome {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("grape {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Import(args)) => {
+            let outcome = cli::import::run(&args)
+                .map(|n| format!("imported {n} points into collection {:?}", args.collection));
+            return finish("import", outcome);
+        }
+        Some(Command::Snapshot(command)) => {
+            return finish("snapshot", cli::snapshot::run(&command));
+        }
+        Some(Command::Bench(args)) => return grape_server::bench::cli_main(args),
         None => cli.serve,
     };
     let config = match args.config() {

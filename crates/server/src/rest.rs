@@ -3,6 +3,7 @@
 //! "time"}`), with API-key auth, per-route metrics, a body size limit and
 //! optional CORS.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, RawQuery, 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -176,6 +177,99 @@ fn wait(query: &RawQuery) -> bool {
 
 type Body_ = Result<Bytes, BytesRejection>;
 
+/// One REST route: method, Qdrant's path template, whether it is open
+/// (no API key: the health checks) and its handler for that method.
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    open: bool,
+    handler: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+const C: &str = "/collections/{collection_name}";
+const UPLOAD_PATH: &str = "/collections/{collection_name}/snapshots/upload";
+
+/// Shorthand for a table row.
+macro_rules! routes {
+    ($($method:literal $path:expr => $handler:ident $(, $open:ident)?;)*) => {
+        &[$(Route {
+            method: $method,
+            path: $path,
+            open: routes!(@open $($open)?),
+            handler: |m| on(m, $handler),
+        }),*]
+    };
+    (@open) => { false };
+    (@open open) => { true };
+}
+
+/// Every route the REST API serves: the router is built from this table,
+/// and `/openapi.json` is checked against it.
+const ROUTES: &[Route] = routes! {
+    "GET" "/" => root;
+    "GET" "/openapi.json" => openapi;
+    "GET" "/metrics" => metrics_text;
+    "GET" "/telemetry" => telemetry;
+    "GET" "/cluster" => cluster;
+    "GET" "/healthz" => healthz, open;
+    "GET" "/livez" => healthz, open;
+    "GET" "/readyz" => readyz, open;
+    "GET" "/collections" => list_collections;
+    "GET" "/aliases" => list_aliases;
+    "POST" "/collections/aliases" => update_aliases;
+    "GET" C => get_collection;
+    "PUT" C => create_collection;
+    "PATCH" C => update_collection;
+    "DELETE" C => delete_collection;
+    "GET" "/collections/{collection_name}/exists" => collection_exists;
+    "GET" "/collections/{collection_name}/aliases" => collection_aliases;
+    "PUT" "/collections/{collection_name}/index" => create_index;
+    "DELETE" "/collections/{collection_name}/index/{field_name}" => delete_index;
+    "PUT" "/collections/{collection_name}/points" => upsert;
+    "POST" "/collections/{collection_name}/points" => get_points;
+    "GET" "/collections/{collection_name}/points/{id}" => get_point;
+    "POST" "/collections/{collection_name}/points/delete" => delete_points;
+    "POST" "/collections/{collection_name}/points/payload" => set_payload;
+    "PUT" "/collections/{collection_name}/points/payload" => overwrite_payload;
+    "POST" "/collections/{collection_name}/points/payload/delete" => delete_payload;
+    "POST" "/collections/{collection_name}/points/payload/clear" => clear_payload;
+    "POST" "/collections/{collection_name}/points/batch" => batch_update;
+    "POST" "/collections/{collection_name}/points/scroll" => scroll;
+    "POST" "/collections/{collection_name}/points/count" => count;
+    "POST" "/collections/{collection_name}/points/search" => search;
+    "POST" "/collections/{collection_name}/points/search/batch" => search_batch;
+    "POST" "/collections/{collection_name}/points/recommend" => recommend;
+    "POST" "/collections/{collection_name}/points/recommend/batch" => recommend_batch;
+    "POST" "/collections/{collection_name}/points/query" => query;
+    "POST" "/collections/{collection_name}/points/query/batch" => query_batch;
+    "GET" "/collections/{collection_name}/snapshots" => list_snapshots;
+    "POST" "/collections/{collection_name}/snapshots" => create_snapshot;
+    "PUT" "/collections/{collection_name}/snapshots/recover" => recover_snapshot;
+    "POST" UPLOAD_PATH => upload_snapshot;
+    "GET" "/collections/{collection_name}/snapshots/{snapshot_name}" => download_snapshot;
+    "DELETE" "/collections/{collection_name}/snapshots/{snapshot_name}" => delete_snapshot;
+};
+
+fn method_filter(method: &str) -> MethodFilter {
+    match method {
+        "GET" => MethodFilter::GET,
+        "PUT" => MethodFilter::PUT,
+        "POST" => MethodFilter::POST,
+        "PATCH" => MethodFilter::PATCH,
+        "DELETE" => MethodFilter::DELETE,
+        other => unreachable!("no route uses method {other}"),
+    }
+}
+
+/// Every `(method, path template)` the REST API serves, in Qdrant's
+/// template syntax (`/collections/{collection_name}/points`).
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES.iter().map(|r| (r.method, r.path))
+}
+
+/// The OpenAPI 3 document of the REST API, as served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
 /// Builds the REST router over `service`.
 pub fn router(service: Service, options: RestOptions) -> (Router, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
@@ -184,67 +278,27 @@ pub fn router(service: Service, options: RestOptions) -> (Router, Arc<Metrics>) 
         metrics: Arc::clone(&metrics),
         auth: Arc::new(options.auth),
     };
-    let c = "/collections/{collection_name}";
-    let api = Router::new()
-        .route("/", get(root))
-        .route("/metrics", get(metrics_text))
-        .route("/telemetry", get(telemetry))
-        .route("/cluster", get(cluster))
-        .route("/collections", get(list_collections))
-        .route("/aliases", get(list_aliases))
-        .route("/collections/aliases", post(update_aliases))
-        .route(
-            c,
-            get(get_collection)
-                .put(create_collection)
-                .patch(update_collection)
-                .delete(delete_collection),
-        )
-        .route(&format!("{c}/exists"), get(collection_exists))
-        .route(&format!("{c}/aliases"), get(collection_aliases))
-        .route(&format!("{c}/index"), put(create_index))
-        .route(
-            &format!("{c}/index/{{field_name}}"),
-            axum::routing::delete(delete_index),
-        )
-        .route(&format!("{c}/points"), put(upsert).post(get_points))
-        .route(&format!("{c}/points/{{id}}"), get(get_point))
-        .route(&format!("{c}/points/delete"), post(delete_points))
-        .route(
-            &format!("{c}/points/payload"),
-            post(set_payload).put(overwrite_payload),
-        )
-        .route(&format!("{c}/points/payload/delete"), post(delete_payload))
-        .route(&format!("{c}/points/payload/clear"), post(clear_payload))
-        .route(&format!("{c}/points/batch"), post(batch_update))
-        .route(&format!("{c}/points/scroll"), post(scroll))
-        .route(&format!("{c}/points/count"), post(count))
-        .route(&format!("{c}/points/search"), post(search))
-        .route(&format!("{c}/points/search/batch"), post(search_batch))
-        .route(&format!("{c}/points/recommend"), post(recommend))
-        .route(
-            &format!("{c}/points/recommend/batch"),
-            post(recommend_batch),
-        )
-        .route(&format!("{c}/points/query"), post(query))
-        .route(&format!("{c}/points/query/batch"), post(query_batch))
-        .route(
-            &format!("{c}/snapshots"),
-            get(list_snapshots).post(create_snapshot),
-        )
-        .route(&format!("{c}/snapshots/recover"), put(recover_snapshot))
-        .route(
-            &format!("{c}/snapshots/upload"),
-            post(upload_snapshot).layer(DefaultBodyLimit::max(options.max_snapshot_bytes)),
-        )
-        .route(
-            &format!("{c}/snapshots/{{snapshot_name}}"),
-            get(download_snapshot).delete(delete_snapshot),
-        )
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth))
-        .route("/healthz", get(healthz))
-        .route("/livez", get(healthz))
-        .route("/readyz", get(readyz))
+    let mut authed: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    let mut open: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for route in ROUTES {
+        let mut handler = (route.handler)(method_filter(route.method));
+        if route.path == UPLOAD_PATH {
+            handler = handler.layer(DefaultBodyLimit::max(options.max_snapshot_bytes));
+        }
+        let group = if route.open { &mut open } else { &mut authed };
+        let merged = match group.remove(route.path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        group.insert(route.path, merged);
+    }
+    let authed = authed
+        .into_iter()
+        .fold(Router::new(), |r, (path, h)| r.route(path, h))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+    let api = open
+        .into_iter()
+        .fold(authed, |r, (path, h)| r.route(path, h))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(options.max_request_bytes))
@@ -304,6 +358,17 @@ async fn not_found(req: Request) -> Response {
 
 async fn root(State(s): State<AppState>) -> Response {
     axum::Json(s.service.root_info()).into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI_JSON,
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

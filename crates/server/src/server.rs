@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use grape_db::{Database, DbOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -148,7 +149,14 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     );
     let rest_stop = signal(stopped.clone());
     let rest = tokio::spawn(async move {
-        axum::serve(rest_listener, app)
+        // TCP_NODELAY on every connection, as HTTP servers do: small
+        // responses go out at once instead of waiting for the client's ACK.
+        let listener = rest_listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                warn!("cannot set TCP_NODELAY: {e}");
+            }
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(rest_stop)
             .await
     });

@@ -23,6 +23,13 @@ use crate::shapes::{
     points_selector, record_json, scored_json, selectors, update_result,
 };
 
+/// The version of Qdrant's API that Grape implements, reported as
+/// `version` by `GET /` and the gRPC health check. Qdrant's clients warn
+/// unless the server's major version equals theirs and the minor versions
+/// differ by at most one: 1.19 satisfies both pinned clients
+/// (qdrant-client 1.20 for Python, @qdrant/js-client-rest 1.18).
+pub const QDRANT_API_VERSION: &str = "1.19.0";
+
 /// Suffix of snapshot files in the snapshot directory.
 const SNAPSHOT_SUFFIX: &str = ".snapshot";
 
@@ -94,9 +101,15 @@ impl Service {
         }
     }
 
-    /// `GET /`: the server's name and version.
+    /// `GET /`: the server's name, the version of Qdrant's API that Grape
+    /// implements in `version` (what Qdrant's clients check their own
+    /// version against), and Grape's own version in `grape_version`.
     pub fn root_info(&self) -> Value {
-        json!({"title": "grape - vector search engine", "version": env!("CARGO_PKG_VERSION")})
+        json!({
+            "title": "grape - vector search engine",
+            "version": QDRANT_API_VERSION,
+            "grape_version": env!("CARGO_PKG_VERSION"),
+        })
     }
 
     // --- collections ---
@@ -161,8 +174,10 @@ impl Service {
 
     /// `PATCH /collections/{name}`: Grape accepts the server-tuning parts of
     /// Qdrant's update body (optimizer, params, strict mode, metadata)
-    /// without effect, and rejects changes to vector, HNSW, quantization or
-    /// sparse-vector parameters (501): an index is built with them.
+    /// without effect: it has no segments or optimizer to tune. HNSW,
+    /// quantization, vector storage and sparse-vector parameters are fixed
+    /// when the indexes are built: a value equal to the current one is
+    /// accepted, a change is a 400 naming the field (nothing is changed).
     pub async fn update_collection(&self, name: &str, body: Value) -> ApiResult<Value> {
         let map = object(&body)?;
         check_fields(
@@ -178,21 +193,11 @@ impl Service {
                 "sparse_vectors",
             ],
         )?;
-        for key in [
-            "vectors",
-            "hnsw_config",
-            "quantization_config",
-            "sparse_vectors",
-        ] {
-            if get(&map, key).is_some_and(|v| v.as_object().is_none_or(|o| !o.is_empty())) {
-                return Err(ApiError::not_implemented(format!(
-                    "changing {key} of an existing collection"
-                )));
-            }
-        }
         let name = name.to_string();
         blocking(self.db(), move |db| {
-            Self::resolve(db, &name)?;
+            let name = Self::resolve(db, &name)?;
+            let config = db.collection_config(&name)?;
+            check_collection_update(&map, &config)?;
             Ok(Value::Bool(true))
         })
         .await
@@ -630,18 +635,25 @@ impl Service {
         .await
     }
 
-    /// `DELETE /collections/{name}/index/{field}`: not implemented yet (501;
-    /// 404 for an unknown collection).
+    /// `DELETE /collections/{name}/index/{field}`: drops the payload index
+    /// on `field` (filters on it keep working, by scanning); an
+    /// `UpdateResult`, also when the field had no index (as in Qdrant).
     pub async fn delete_field_index(
         &self,
         name: &str,
         field: &str,
         wait: bool,
     ) -> ApiResult<Value> {
-        let _ = (wait, field);
-        let name = name.to_string();
-        blocking(self.db(), move |db| Self::resolve(db, &name).map(drop)).await?;
-        Err(ApiError::not_implemented("deleting a payload index"))
+        let field = field.to_string();
+        self.write(
+            name,
+            move |db, name| {
+                db.delete_payload_index(name, &field)?;
+                Ok(db.info(name)?.write_seq)
+            },
+            wait,
+        )
+        .await
     }
 
     // --- snapshots ---
@@ -857,6 +869,120 @@ impl Service {
     pub fn now(&self) -> f64 {
         now_secs()
     }
+}
+
+/// Checks a `PATCH /collections/{name}` body against the collection's
+/// configuration: every index parameter it sets must equal the current
+/// value (Grape cannot rebuild an index in place).
+fn check_collection_update(
+    map: &Map<String, Value>,
+    config: &grape_core::CollectionConfig,
+) -> ApiResult<()> {
+    if let Some(hnsw) = get(map, "hnsw_config") {
+        for (name, h) in &config.dense {
+            check_hnsw_update(hnsw, h, "hnsw_config", name)?;
+        }
+    }
+    if let Some(vectors) = get(map, "vectors") {
+        let vectors = vectors
+            .as_object()
+            .ok_or_else(|| ApiError::bad_request("vectors: expected an object of vector names"))?;
+        for (name, diff) in vectors {
+            let h = config.dense.get(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "vectors: the collection has no dense vector {name:?}"
+                ))
+            })?;
+            let Some(diff) = diff.as_object() else {
+                if diff.is_null() {
+                    continue;
+                }
+                return Err(ApiError::bad_request(format!(
+                    "vectors.{name}: expected an object"
+                )));
+            };
+            check_fields(diff, &["hnsw_config", "quantization_config", "on_disk"])?;
+            if let Some(hnsw) = get(diff, "hnsw_config") {
+                check_hnsw_update(hnsw, h, &format!("vectors.{name}.hnsw_config"), name)?;
+            }
+            for key in ["quantization_config", "on_disk"] {
+                if get(diff, key).is_some() {
+                    return Err(fixed_parameter(&format!("vectors.{name}.{key}")));
+                }
+            }
+        }
+    }
+    for key in ["quantization_config", "sparse_vectors"] {
+        if get(map, key).is_some_and(|v| v.as_object().is_none_or(|o| !o.is_empty())) {
+            return Err(fixed_parameter(key));
+        }
+    }
+    Ok(())
+}
+
+/// An HNSW config diff (`m`, `ef_construct`, `full_scan_threshold`,
+/// `on_disk`, `payload_m`, `max_indexing_threads`) against vector `name`'s
+/// index: equal values and `max_indexing_threads` (server tuning) pass.
+fn check_hnsw_update(
+    diff: &Value,
+    current: &grape_core::HnswConfig,
+    at: &str,
+    name: &str,
+) -> ApiResult<()> {
+    let diff = diff
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request(format!("{at}: expected an object")))?;
+    check_fields(
+        diff,
+        &[
+            "m",
+            "ef_construct",
+            "full_scan_threshold",
+            "on_disk",
+            "payload_m",
+            "max_indexing_threads",
+            "inline_storage",
+        ],
+    )?;
+    for (key, now) in [
+        ("m", current.m),
+        ("ef_construct", current.ef_construction),
+        ("full_scan_threshold", current.full_scan_threshold),
+    ] {
+        let Some(v) = get(diff, key) else { continue };
+        let given = v.as_u64().ok_or_else(|| {
+            ApiError::bad_request(format!("{at}.{key}: expected an unsigned integer"))
+        })?;
+        if usize::try_from(given).ok() != Some(now) {
+            let vector = if name.is_empty() {
+                String::new()
+            } else {
+                format!(" of vector {name:?}")
+            };
+            return Err(ApiError::bad_request(format!(
+                "{at}.{key}: changing it from {now} to {given}{vector} is not supported: \
+                 Grape builds the index with it; create a new collection (or restore a \
+                 snapshot into one) to use another value"
+            )));
+        }
+    }
+    if get(diff, "on_disk").is_some_and(|v| v != &Value::Bool(false)) {
+        return Err(fixed_parameter(&format!("{at}.on_disk")));
+    }
+    for key in ["payload_m", "inline_storage"] {
+        if get(diff, key).is_some() {
+            return Err(fixed_parameter(&format!("{at}.{key}")));
+        }
+    }
+    Ok(())
+}
+
+/// The 400 for an index parameter Grape cannot change on a collection.
+fn fixed_parameter(field: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{field}: changing it on an existing collection is not supported: Grape builds the \
+         indexes with it; create a new collection (or restore a snapshot into one) instead"
+    ))
 }
 
 fn reject(map: &Map<String, Value>, keys: &[&str]) -> ApiResult<()> {

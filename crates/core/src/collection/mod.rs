@@ -585,6 +585,12 @@ impl Collection {
         self.payloads.install_index(built);
     }
 
+    /// Drops the payload index on key `field` (filters on it then scan the
+    /// payloads); false when the key had none. The payloads are unchanged.
+    pub fn drop_payload_index(&mut self, field: &str) -> bool {
+        self.payloads.drop_index(field)
+    }
+
     /// Runs a query tree (Qdrant's universal query) and returns its hits.
     pub fn query(&self, request: &QueryRequest) -> Result<Vec<ScoredPoint>> {
         self.query_with(&mut crate::Scratch::new(), request)

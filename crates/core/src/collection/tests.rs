@@ -186,3 +186,33 @@ fn bad_points_change_nothing() {
     );
     assert_eq!(c.len(), 6);
 }
+
+#[test]
+fn dropping_a_payload_index_keeps_filters_answering() {
+    let mut c = collection();
+    c.create_payload_index("kind", FieldSchema::Keyword)
+        .unwrap();
+    c.create_payload_index("n", FieldSchema::Integer).unwrap();
+    let fruit =
+        Filter::from_json_str(r#"{"must": {"key": "kind", "match": {"value": "fruit"}}}"#).unwrap();
+    let filtered = r#"{"query": [1.0, 0.05, 0.0], "limit": 5,
+        "filter": {"must": {"key": "kind", "match": {"value": "fruit"}}}}"#;
+    let before = query(&c, filtered);
+    assert!(c.drop_payload_index("kind"));
+    assert!(!c.drop_payload_index("kind"), "already dropped");
+    assert!(!c.drop_payload_index("missing"));
+    assert_eq!(
+        c.payload_index_fields(),
+        [("n".to_string(), FieldSchema::Integer)]
+    );
+    // Filters on the key now scan the payloads, with the same answers.
+    assert_eq!(c.count(Some(&fruit)), 3);
+    assert_eq!(query(&c, filtered), before);
+    // The byte format no longer carries it.
+    let back = Collection::from_bytes(&c.to_bytes()).unwrap();
+    assert_eq!(
+        back.payload_index_fields(),
+        [("n".to_string(), FieldSchema::Integer)]
+    );
+    assert_eq!(back.count(Some(&fruit)), 3);
+}

@@ -189,3 +189,28 @@ fn a_corrupted_database_file_is_named() {
     let e = grape_db::Database::open(dir.path(), Default::default()).unwrap_err();
     assert!(!e.is_invalid_input(), "{e}");
 }
+
+#[test]
+fn deleting_a_payload_index_checks_the_collection_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    db.create_collection("c", &config()).unwrap();
+    db.create_payload_index("c", "a", FieldSchema::Keyword)
+        .unwrap();
+    let seq = db.info("c").unwrap().write_seq;
+    assert!(matches!(
+        db.delete_payload_index("nope", "a"),
+        Err(Error::UnknownCollection(ref n)) if n == "nope"
+    ));
+    let e = db.delete_payload_index("c", "a[[").unwrap_err();
+    assert!(
+        matches!(e, Error::Core(grape_core::Error::InvalidParameter(ref m)) if m.contains("a[[")),
+        "{e}"
+    );
+    assert!(e.is_invalid_input());
+    assert_eq!(db.info("c").unwrap().write_seq, seq);
+    assert_eq!(
+        db.info("c").unwrap().payload_indexes,
+        [("a".to_string(), FieldSchema::Keyword)]
+    );
+}

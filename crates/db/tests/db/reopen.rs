@@ -143,3 +143,35 @@ fn relaxed_durability_keeps_everything_after_a_clean_shutdown() {
     assert_same_records(&full_scroll(&db, "c"), &want.0);
     assert_eq!(answers(&db, "c"), want.1);
 }
+
+#[test]
+fn a_dropped_payload_index_stays_dropped_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = build(dir.path());
+    let db = open(dir.path());
+    db.create_payload_index("c", "text", FieldSchema::Keyword)
+        .unwrap();
+    let seq = db.info("c").unwrap().write_seq;
+    assert!(db.delete_payload_index("c", "group").unwrap());
+    assert_eq!(db.info("c").unwrap().write_seq, seq + 1);
+    // Nothing to drop: no write.
+    assert!(!db.delete_payload_index("c", "group").unwrap());
+    assert!(!db.delete_payload_index("c", "never").unwrap());
+    assert_eq!(db.info("c").unwrap().write_seq, seq + 1);
+    let expect = [("text".to_string(), FieldSchema::Keyword)];
+    assert_eq!(db.info("c").unwrap().payload_indexes, expect);
+    // The points and the answers (filters included) are unchanged.
+    assert_same_records(&full_scroll(&db, "c"), &want.0);
+    assert_eq!(answers(&db, "c"), want.1);
+    db.shutdown().unwrap();
+    for without_index_file in [false, true] {
+        if without_index_file {
+            fs::remove_file(index_path(dir.path())).unwrap();
+        }
+        let db = open(dir.path());
+        assert_eq!(db.info("c").unwrap().payload_indexes, expect);
+        assert_same_records(&full_scroll(&db, "c"), &want.0);
+        assert_eq!(answers(&db, "c"), want.1);
+        db.shutdown().unwrap();
+    }
+}

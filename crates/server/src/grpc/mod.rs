@@ -121,6 +121,11 @@ pub async fn serve_with(
         .add_service(collections)
         .add_service(points)
         .add_service(snapshots)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        // TCP_NODELAY: a response is several HTTP/2 frames; with Nagle's
+        // algorithm the last ones wait for the client's ACK.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }

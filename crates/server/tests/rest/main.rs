@@ -5,6 +5,9 @@
 mod auth;
 mod client;
 mod errors;
+mod indexes;
+mod openapi;
 mod restart;
 mod search;
 mod snapshots;
+mod update;
