@@ -8,6 +8,7 @@ use grape_core::PointData;
 use grape_core::payload::{FieldSchema, Filter, Payload, PointId};
 use grape_core::query::{PayloadSelector, QueryRequest, VectorSelector};
 
+use crate::aliases::AliasOp;
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::options::DbOptions;
@@ -230,5 +231,35 @@ impl AsyncDatabase {
     /// [`Database::shutdown`].
     pub async fn shutdown(&self) -> Result<()> {
         run(&self.db, move |db| db.shutdown()).await
+    }
+
+    /// [`Database::check_points`].
+    pub async fn check_points(&self, name: String, points: Vec<PointData>) -> Result<()> {
+        run(&self.db, move |db| db.check_points(&name, &points)).await
+    }
+
+    /// [`Database::collection_config`].
+    pub async fn collection_config(&self, name: String) -> Result<grape_core::CollectionConfig> {
+        run(&self.db, move |db| db.collection_config(&name)).await
+    }
+
+    /// [`Database::update_aliases`].
+    pub async fn update_aliases(&self, ops: Vec<AliasOp>) -> Result<()> {
+        run(&self.db, move |db| db.update_aliases(&ops)).await
+    }
+
+    /// [`Database::resolve_alias`].
+    pub async fn resolve_alias(&self, alias: String) -> Result<Option<String>> {
+        run(&self.db, move |db| db.resolve_alias(&alias)).await
+    }
+
+    /// [`Database::list_aliases`].
+    pub async fn list_aliases(&self) -> Result<Vec<(String, String)>> {
+        run(&self.db, move |db| db.list_aliases()).await
+    }
+
+    /// [`Database::delete_aliases_of`].
+    pub async fn delete_aliases_of(&self, collection: String) -> Result<usize> {
+        run(&self.db, move |db| db.delete_aliases_of(&collection)).await
     }
 }

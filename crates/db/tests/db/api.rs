@@ -258,6 +258,28 @@ fn async_twin_answers_like_the_blocking_calls() {
         let bytes = db.snapshot("a".into()).await.unwrap();
         assert_eq!(db.restore("b".into(), bytes, false).await.unwrap(), 49);
         assert_eq!(db.list_collections().await.unwrap(), ["a", "b"]);
+        db.update_aliases(vec![grape_db::AliasOp::Create {
+            alias: "latest".into(),
+            collection: "b".into(),
+        }])
+        .await
+        .unwrap();
+        assert_eq!(
+            db.resolve_alias("latest".into()).await.unwrap().as_deref(),
+            Some("b")
+        );
+        assert_eq!(db.delete_aliases_of("b".into()).await.unwrap(), 1);
+        assert!(db.list_aliases().await.unwrap().is_empty());
+        let bad = vec![grape_core::PointData::dense(
+            PointId::Num(9),
+            vec![f32::NAN; DIM],
+            Default::default(),
+        )];
+        assert!(db.check_points("a".into(), bad).await.is_err());
+        assert_eq!(
+            db.collection_config("a".into()).await.unwrap().dense[""].dim,
+            DIM
+        );
         db.shutdown().await.unwrap();
         assert!(matches!(
             db.count("a".into(), None).await,
