@@ -124,6 +124,9 @@ pub struct SearchRun {
     pub client_cpu: Option<f64>,
     /// CPU the server process used, in cores (none when in process).
     pub server_cpu: Option<f64>,
+    /// The machine's 1-minute load average at the end of the run (every
+    /// process, this benchmark's included).
+    pub load_average: Option<f64>,
 }
 
 /// One upsert run: sequential batches into a fresh collection.
@@ -362,6 +365,16 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// The machine's 1-minute load average (`/proc/loadavg`).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// CPU use of the client and the server over a stretch of wall time.
@@ -650,6 +663,7 @@ async fn search_run(
         first_error: all.first_error,
         client_cpu,
         server_cpu,
+        load_average: load_average(),
     })
 }
 
@@ -1014,7 +1028,8 @@ impl Report {
             "`{}`: {} points × {}, cosine, HNSW m {}, ef_construct {}; {} queries, k = {}. \
              Server: {server}, fresh data directory, loopback. Client and server share the \
              machine's {} cores; *client* and *server* CPU are each process's CPU time over the \
-             run's wall time, in cores.{}\n\n",
+             run's wall time, in cores; *load avg* is the machine's 1-minute load average at the end of the \
+             run (other processes' work included).{}\n\n",
             self.dataset,
             thousands(self.points as f64),
             self.dim,
@@ -1055,11 +1070,11 @@ impl Report {
             self.ef,
             self.search.first().map_or(0.0, |r| r.seconds)
         ));
-        s.push_str("| API | clients | QPS | p50 ms | p90 ms | p99 ms | recall@10 | client CPU | server CPU | errors |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| API | clients | QPS | p50 ms | p90 ms | p99 ms | recall@10 | client CPU | server CPU | load avg | errors |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.search {
             s.push_str(&format!(
-                "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.4} | {} | {} | {} |\n",
+                "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.4} | {} | {} | {} | {} |\n",
                 if r.protocol == "rest" { "REST" } else { "gRPC" },
                 r.clients,
                 thousands(r.qps),
@@ -1069,6 +1084,7 @@ impl Report {
                 r.recall,
                 cores(r.client_cpu),
                 cores(r.server_cpu),
+                cores(r.load_average),
                 r.errors
             ));
         }
