@@ -102,6 +102,11 @@ impl ApiError {
         self.kind
     }
 
+    /// The error of item `i` of a batch request, named `searches[i]`.
+    pub fn in_batch(self, i: usize) -> ApiError {
+        ApiError::new(self.kind(), format!("searches[{i}]: {}", self.message()))
+    }
+
     /// The message for the client.
     pub fn message(&self) -> &str {
         &self.message

@@ -555,7 +555,7 @@ impl Service {
             .map(|(i, b)| {
                 search_request(b)
                     .map(Prepared::from)
-                    .map_err(|e| in_batch(e, i))
+                    .map_err(|e| e.in_batch(i))
             })
             .collect::<ApiResult<Vec<_>>>()?;
         Ok(Value::Array(self.run_queries(name, requests).await?))
@@ -575,7 +575,7 @@ impl Service {
         let requests = batch_bodies(&body)?
             .iter()
             .enumerate()
-            .map(|(i, b)| recommend_request(b).map_err(|e| in_batch(e, i)))
+            .map(|(i, b)| recommend_request(b).map_err(|e| e.in_batch(i)))
             .collect::<ApiResult<Vec<_>>>()?;
         Ok(Value::Array(self.run_queries(name, requests).await?))
     }
@@ -595,7 +595,7 @@ impl Service {
         let requests = batch_bodies(&body)?
             .into_iter()
             .enumerate()
-            .map(|(i, b)| query_request(b).map_err(|e| in_batch(e, i)))
+            .map(|(i, b)| query_request(b).map_err(|e| e.in_batch(i)))
             .collect::<ApiResult<Vec<_>>>()?;
         let out = self.run_queries(name, requests).await?;
         Ok(Value::Array(
@@ -990,10 +990,6 @@ fn reject(map: &Map<String, Value>, keys: &[&str]) -> ApiResult<()> {
         Some(k) => Err(ApiError::not_implemented(k)),
         None => Ok(()),
     }
-}
-
-fn in_batch(e: ApiError, i: usize) -> ApiError {
-    ApiError::new(e.kind(), format!("searches[{i}]: {}", e.message()))
 }
 
 fn batch_bodies(body: &Value) -> ApiResult<Vec<Value>> {

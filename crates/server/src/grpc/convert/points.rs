@@ -361,17 +361,18 @@ pub fn search_body(r: proto::SearchPoints) -> ApiResult<Json> {
 
 /// `SearchBatch` → (collection, `{"searches": [..]}`).
 pub fn search_batch(r: proto::SearchBatchPoints) -> ApiResult<(String, Json)> {
-    let searches = r
-        .search_points
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| search_body(s).map_err(|e| in_batch(e, i)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok((r.collection_name, json!({ "searches": searches })))
+    Ok((r.collection_name, searches(r.search_points, search_body)?))
 }
 
-fn in_batch(e: crate::error::ApiError, i: usize) -> crate::error::ApiError {
-    crate::error::ApiError::new(e.kind(), format!("searches[{i}]: {}", e.message()))
+/// `{"searches": [..]}` from the items of a batch request, each through
+/// `body`; an item's error names it as `searches[i]`.
+fn searches<T>(items: Vec<T>, body: impl Fn(T) -> ApiResult<Json>) -> ApiResult<Json> {
+    let searches = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| body(item).map_err(|e| e.in_batch(i)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(json!({ "searches": searches }))
 }
 
 fn strategy_name(s: i32) -> ApiResult<&'static str> {
@@ -431,13 +432,10 @@ pub fn recommend_body(r: proto::RecommendPoints) -> ApiResult<Json> {
 
 /// `RecommendBatch` → (collection, `{"searches": [..]}`).
 pub fn recommend_batch(r: proto::RecommendBatchPoints) -> ApiResult<(String, Json)> {
-    let searches = r
-        .recommend_points
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| recommend_body(s).map_err(|e| in_batch(e, i)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok((r.collection_name, json!({ "searches": searches })))
+    Ok((
+        r.collection_name,
+        searches(r.recommend_points, recommend_body)?,
+    ))
 }
 
 fn order_by_json(o: proto::OrderBy) -> ApiResult<Json> {
@@ -638,13 +636,7 @@ pub fn query(r: proto::QueryPoints) -> ApiResult<(String, Json)> {
 
 /// `QueryBatch` → (collection, `{"searches": [..]}`).
 pub fn query_batch(r: proto::QueryBatchPoints) -> ApiResult<(String, Json)> {
-    let searches = r
-        .query_points
-        .into_iter()
-        .enumerate()
-        .map(|(i, q)| query_body(q).map_err(|e| in_batch(e, i)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok((r.collection_name, json!({ "searches": searches })))
+    Ok((r.collection_name, searches(r.query_points, query_body)?))
 }
 
 fn point_vectors_json(list: Vec<proto::PointVectors>) -> ApiResult<Json> {
