@@ -9,9 +9,10 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::db::Database;
 use crate::error::{Error, Result};
+use crate::mutation::Mark;
 
 /// Alias name -> collection name.
-const ALIASES: TableDefinition<&str, &str> = TableDefinition::new("aliases");
+pub(crate) const ALIASES: TableDefinition<&str, &str> = TableDefinition::new("aliases");
 
 /// Longest alias name accepted.
 const MAX_ALIAS_LEN: usize = 255;
@@ -40,7 +41,7 @@ pub enum AliasOp {
     },
 }
 
-fn check_alias(name: &str) -> Result<()> {
+pub(crate) fn check_alias(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_ALIAS_LEN || name.contains(['/', '\0']) {
         return Err(Error::InvalidName {
             name: name.to_string(),
@@ -58,6 +59,11 @@ impl Database {
     /// collection ([`Error::AlreadyExists`]); a `Delete` or `Rename` of an
     /// unknown alias ([`Error::UnknownAlias`]). On error nothing changes.
     pub fn update_aliases(&self, ops: &[AliasOp]) -> Result<()> {
+        self.update_aliases_marked(ops, &Mark::none())
+    }
+
+    /// [`Database::update_aliases`], committing `mark` with the change.
+    pub(crate) fn update_aliases_marked(&self, ops: &[AliasOp], mark: &Mark<'_>) -> Result<()> {
         let inner = &self.inner;
         let _catalogue = inner
             .catalogue
@@ -99,8 +105,10 @@ impl Database {
                 }
             }
         }
+        mark.stage(&txn)?;
         // Returning early above drops (aborts) the transaction.
         txn.commit()?;
+        mark.committed();
         Ok(())
     }
 

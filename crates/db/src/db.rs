@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use crate::error::{Error, REDB_FILE, Result};
 use crate::index_file::{self, Miss};
 use crate::mmap::{DISK_FULL, MappedBytes, MappedVectors};
+use crate::mutation::Mark;
 use crate::options::{DbOptions, Durability, VectorStorage};
 use crate::record::{
     PayloadSizes, StoredCollection, decode_payload, decode_point, encode_point, id_key, key_id,
@@ -27,12 +28,12 @@ use crate::types::{
 };
 
 /// Collection name -> [`StoredCollection`] bytes.
-const CATALOGUE: TableDefinition<&str, &[u8]> = TableDefinition::new("collections");
+pub(crate) const CATALOGUE: TableDefinition<&str, &[u8]> = TableDefinition::new("collections");
 /// Collection uid -> its write sequence number.
-const SEQ: TableDefinition<u64, u64> = TableDefinition::new("seq");
+pub(crate) const SEQ: TableDefinition<u64, u64> = TableDefinition::new("seq");
 /// Database-wide counters (`next_uid`).
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const NEXT_UID: &str = "next_uid";
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const NEXT_UID: &str = "next_uid";
 
 /// Points applied to the in-memory collection per write-lock hold, so that
 /// a long batch does not block searches for its whole length.
@@ -40,11 +41,11 @@ const APPLY_CHUNK: usize = 256;
 /// Points decoded per core upsert while rebuilding.
 const REBUILD_CHUNK: usize = 1024;
 
-fn points_table(uid: u64) -> String {
+pub(crate) fn points_table(uid: u64) -> String {
     format!("points/{uid}")
 }
 
-fn points_def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+pub(crate) fn points_def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
     TableDefinition::new(name)
 }
 
@@ -53,15 +54,15 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+pub(crate) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -86,50 +87,54 @@ pub struct Database {
 }
 
 pub(crate) struct Inner {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     options: DbOptions,
     redb: RwLock<Option<Arc<redb::Database>>>,
-    collections: RwLock<HashMap<String, Arc<Handle>>>,
+    pub(crate) collections: RwLock<HashMap<String, Arc<Handle>>>,
     /// Serialises changes to the set of collections.
     pub(crate) catalogue: Mutex<()>,
+    /// Held by `apply_marked`, `set_applied_mark`, `export_all` and
+    /// `import_all` (crate::mutation), so that an export's applied mark
+    /// matches its data. Taken before `catalogue` and any writer.
+    pub(crate) applying: Mutex<()>,
     /// Non-durable commits since the last durable one (relaxed durability).
     pending: AtomicU32,
     closed: AtomicBool,
-    payload_raw: AtomicU64,
-    payload_stored: AtomicU64,
+    pub(crate) payload_raw: AtomicU64,
+    pub(crate) payload_stored: AtomicU64,
     /// Bytes of mapped vector files (disk-mmap storage).
     mapped: MappedBytes,
 }
 
 /// One open collection.
 pub(crate) struct Handle {
-    name: String,
-    uid: u64,
-    table: String,
-    config: CollectionConfig,
-    index_path: PathBuf,
+    pub(crate) name: String,
+    pub(crate) uid: u64,
+    pub(crate) table: String,
+    pub(crate) config: CollectionConfig,
+    pub(crate) index_path: PathBuf,
     /// Dense vectors kept in mapped files (disk-mmap storage).
-    disk: Vec<String>,
+    pub(crate) disk: Vec<String>,
     /// Held by the one writer of this collection, for the whole write.
-    writer: Mutex<WriterState>,
+    pub(crate) writer: Mutex<WriterState>,
     /// The search state. Under `writer`, it reflects every committed write.
     pub(crate) state: RwLock<Collection>,
 }
 
 /// A payload edit.
-enum Edit {
+pub(crate) enum Edit {
     Set(Payload, Option<String>),
     Overwrite(Payload),
     Delete(Vec<String>),
     Clear,
 }
 
-struct WriterState {
-    seq: u64,
-    persisted_seq: Option<u64>,
-    since_persist: usize,
-    stored: StoredCollection,
-    dropped: bool,
+pub(crate) struct WriterState {
+    pub(crate) seq: u64,
+    pub(crate) persisted_seq: Option<u64>,
+    pub(crate) since_persist: usize,
+    pub(crate) stored: StoredCollection,
+    pub(crate) dropped: bool,
 }
 
 impl std::fmt::Debug for Database {
@@ -141,7 +146,7 @@ impl std::fmt::Debug for Database {
 }
 
 /// Checks that `name` can name a collection and its index file.
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidName {
             name: name.to_string(),
@@ -243,6 +248,7 @@ impl Database {
             redb: RwLock::new(None),
             collections: RwLock::new(HashMap::new()),
             catalogue: Mutex::new(()),
+            applying: Mutex::new(()),
             pending: AtomicU32::new(0),
             closed: AtomicBool::new(false),
             payload_raw: AtomicU64::new(0),
@@ -293,6 +299,16 @@ impl Database {
     /// Creates collection `name` from Qdrant's create-collection JSON (plus
     /// Grape's `text_fields`), stored as given.
     pub fn create_collection(&self, name: &str, config: &serde_json::Value) -> Result<()> {
+        self.create_collection_marked(name, config, &Mark::none())
+    }
+
+    /// [`Database::create_collection`], committing `mark` with the change.
+    pub(crate) fn create_collection_marked(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+        mark: &Mark<'_>,
+    ) -> Result<()> {
         check_name(name)?;
         let parsed = CollectionConfig::from_value(config)?;
         let collection = Collection::new(parsed.clone())?;
@@ -303,12 +319,17 @@ impl Database {
             payload_indexes: Vec::new(),
         };
         self.inner
-            .add_collection(name, stored, collection, Vec::new(), false)
+            .add_collection(name, stored, collection, Vec::new(), false, mark)
     }
 
     /// Deletes collection `name` with its points and index file; false when
     /// there was none (as Qdrant answers).
     pub fn delete_collection(&self, name: &str) -> Result<bool> {
+        self.delete_collection_marked(name, &Mark::none())
+    }
+
+    /// [`Database::delete_collection`], committing `mark` with the change.
+    pub(crate) fn delete_collection_marked(&self, name: &str, mark: &Mark<'_>) -> Result<bool> {
         let inner = &self.inner;
         let _catalogue = lock(&inner.catalogue);
         let Ok(handle) = inner.handle(name) else {
@@ -322,8 +343,10 @@ impl Database {
             txn.open_table(CATALOGUE)?.remove(name)?;
             txn.open_table(SEQ)?.remove(handle.uid)?;
             txn.delete_table(points_def(&handle.table))?;
+            mark.stage(&txn)?;
         }
         txn.commit()?;
+        mark.committed();
         w.dropped = true;
         write(&inner.collections).remove(name);
         if let Err(e) = index_file::remove(&handle.index_path) {
@@ -372,6 +395,16 @@ impl Database {
     /// state before the write, after it, or in between with a prefix of the
     /// batch applied (every point whole, never half-updated).
     pub fn upsert(&self, name: &str, points: Vec<PointData>) -> Result<u64> {
+        self.upsert_marked(name, points, &Mark::none())
+    }
+
+    /// [`Database::upsert`], committing `mark` with the change.
+    pub(crate) fn upsert_marked(
+        &self,
+        name: &str,
+        points: Vec<PointData>,
+        mark: &Mark<'_>,
+    ) -> Result<u64> {
         let inner = &self.inner;
         let h = inner.handle(name)?;
         h.config.check_points(&points)?;
@@ -395,6 +428,7 @@ impl Database {
             &mut w,
             records.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
             &sizes,
+            mark,
         )?;
         let n = points.len();
         let mut rest = points.into_iter();
@@ -423,13 +457,33 @@ impl Database {
 
     /// Deletes points by id; returns how many existed.
     pub fn delete(&self, name: &str, ids: &[PointId]) -> Result<usize> {
+        self.delete_marked(name, ids, &Mark::none())
+    }
+
+    /// [`Database::delete`], committing `mark` with the change.
+    pub(crate) fn delete_marked(
+        &self,
+        name: &str,
+        ids: &[PointId],
+        mark: &Mark<'_>,
+    ) -> Result<usize> {
         let h = self.inner.handle(name)?;
         let mut w = self.inner.lock_writer(&h)?;
-        self.inner.delete_locked(&h, &mut w, ids)
+        self.inner.delete_locked(&h, &mut w, ids, mark)
     }
 
     /// Deletes every point matching `filter`; returns how many.
     pub fn delete_by_filter(&self, name: &str, filter: &Filter) -> Result<usize> {
+        self.delete_by_filter_marked(name, filter, &Mark::none())
+    }
+
+    /// [`Database::delete_by_filter`], committing `mark` with the change.
+    pub(crate) fn delete_by_filter_marked(
+        &self,
+        name: &str,
+        filter: &Filter,
+        mark: &Mark<'_>,
+    ) -> Result<usize> {
         let h = self.inner.handle(name)?;
         let mut w = self.inner.lock_writer(&h)?;
         // Under the writer lock the search state reflects every committed
@@ -441,7 +495,7 @@ impl Database {
                 .copied()
                 .collect()
         };
-        self.inner.delete_locked(&h, &mut w, &ids)
+        self.inner.delete_locked(&h, &mut w, &ids, mark)
     }
 
     /// The points with these ids (unknown ids are skipped), in the order
@@ -531,6 +585,17 @@ impl Database {
     /// Indexes payload field `field` as `schema` (persisted: it survives
     /// reopening and rebuilding).
     pub fn create_payload_index(&self, name: &str, field: &str, schema: FieldSchema) -> Result<()> {
+        self.create_payload_index_marked(name, field, schema, &Mark::none())
+    }
+
+    /// [`Database::create_payload_index`], committing `mark` with the change.
+    pub(crate) fn create_payload_index_marked(
+        &self,
+        name: &str,
+        field: &str,
+        schema: FieldSchema,
+        mark: &Mark<'_>,
+    ) -> Result<()> {
         // The core's own check of the key, on an empty store.
         PayloadStore::new().create_index(field, schema)?;
         let inner = &self.inner;
@@ -540,7 +605,7 @@ impl Database {
         stored.payload_indexes.retain(|(f, _)| f != field);
         stored.payload_indexes.push((field.to_string(), schema));
         let db = inner.redb()?;
-        inner.commit_catalogue(&db, &h, &mut w, stored)?;
+        inner.commit_catalogue(&db, &h, &mut w, stored, mark)?;
         // Built under the read lock, so searches continue; nothing else
         // changes the collection meanwhile (this call holds its writer).
         let built = read(&h.state).build_payload_index(field, schema);
@@ -553,6 +618,16 @@ impl Database {
     /// then nothing is written. Payloads are unchanged; filters on the key
     /// scan them instead.
     pub fn delete_payload_index(&self, name: &str, field: &str) -> Result<bool> {
+        self.delete_payload_index_marked(name, field, &Mark::none())
+    }
+
+    /// [`Database::delete_payload_index`], committing `mark` with the change.
+    pub(crate) fn delete_payload_index_marked(
+        &self,
+        name: &str,
+        field: &str,
+        mark: &Mark<'_>,
+    ) -> Result<bool> {
         let path = grape_core::payload::KeyPath::parse(field).map_err(|e| {
             grape_core::Error::InvalidParameter(format!("invalid payload index key {field:?}: {e}"))
         })?;
@@ -566,7 +641,7 @@ impl Database {
         let mut stored = w.stored.clone();
         stored.payload_indexes.retain(|(f, _)| !same_key(f));
         let db = inner.redb()?;
-        inner.commit_catalogue(&db, &h, &mut w, stored)?;
+        inner.commit_catalogue(&db, &h, &mut w, stored, mark)?;
         write(&h.state).drop_payload_index(field);
         inner.after_write(&h, &mut w, &db, 0, Ok(()))?;
         Ok(true)
@@ -609,7 +684,12 @@ impl Database {
         payload: Payload,
         key: Option<&str>,
     ) -> Result<usize> {
-        self.edit_payload(name, points, Edit::Set(payload, key.map(str::to_string)))
+        self.edit_payload(
+            name,
+            points,
+            Edit::Set(payload, key.map(str::to_string)),
+            &Mark::none(),
+        )
     }
 
     /// Replaces the whole payload of the selected points (Qdrant's
@@ -620,7 +700,7 @@ impl Database {
         points: &PointSelector,
         payload: Payload,
     ) -> Result<usize> {
-        self.edit_payload(name, points, Edit::Overwrite(payload))
+        self.edit_payload(name, points, Edit::Overwrite(payload), &Mark::none())
     }
 
     /// Removes the values at `keys` (payload key paths) from the selected
@@ -631,20 +711,26 @@ impl Database {
         points: &PointSelector,
         keys: &[String],
     ) -> Result<usize> {
-        self.edit_payload(name, points, Edit::Delete(keys.to_vec()))
+        self.edit_payload(name, points, Edit::Delete(keys.to_vec()), &Mark::none())
     }
 
     /// Empties the payload of the selected points (Qdrant's
     /// `clear_payload`); returns how many.
     pub fn clear_payload(&self, name: &str, points: &PointSelector) -> Result<usize> {
-        self.edit_payload(name, points, Edit::Clear)
+        self.edit_payload(name, points, Edit::Clear, &Mark::none())
     }
 
     /// One payload edit: the new payloads are worked out first by the core
     /// (on a scratch collection holding one point at a time), committed
     /// with the points' vectors in one transaction, then set in the search
-    /// state.
-    fn edit_payload(&self, name: &str, points: &PointSelector, edit: Edit) -> Result<usize> {
+    /// state. Commits `mark` with the change.
+    pub(crate) fn edit_payload(
+        &self,
+        name: &str,
+        points: &PointSelector,
+        edit: Edit,
+        mark: &Mark<'_>,
+    ) -> Result<usize> {
         let keys: Vec<&str> = match &edit {
             Edit::Set(_, Some(k)) => vec![k.as_str()],
             Edit::Delete(keys) => keys.iter().map(String::as_str).collect(),
@@ -724,6 +810,7 @@ impl Database {
                 .zip(&updates)
                 .map(|(k, (_, _, record))| (k.as_slice(), record.as_slice())),
             &sizes,
+            mark,
         )?;
         let n = updates.len();
         let mut applied = Ok(());
@@ -745,6 +832,17 @@ impl Database {
     /// existing collection of that name is an error unless `replace`, which
     /// swaps it out in the same transaction. Returns the number of points.
     pub fn restore(&self, name: &str, bytes: &[u8], replace: bool) -> Result<usize> {
+        self.restore_marked(name, bytes, replace, &Mark::none())
+    }
+
+    /// [`Database::restore`], committing `mark` with the change.
+    pub(crate) fn restore_marked(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        replace: bool,
+        mark: &Mark<'_>,
+    ) -> Result<usize> {
         check_name(name)?;
         let collection = Collection::from_bytes(bytes).map_err(Error::InvalidSnapshot)?;
         let points: Vec<PointData> = collection
@@ -773,7 +871,7 @@ impl Database {
         };
         let n = points.len();
         self.inner
-            .add_collection(name, stored, collection, points, replace)?;
+            .add_collection(name, stored, collection, points, replace, mark)?;
         Ok(n)
     }
 
@@ -895,7 +993,7 @@ impl Inner {
             .ok_or_else(|| Error::UnknownCollection(name.to_string()))
     }
 
-    fn lock_writer<'h>(&self, h: &'h Handle) -> Result<MutexGuard<'h, WriterState>> {
+    pub(crate) fn lock_writer<'h>(&self, h: &'h Handle) -> Result<MutexGuard<'h, WriterState>> {
         let w = lock(&h.writer);
         if w.dropped {
             return Err(Error::UnknownCollection(h.name.clone()));
@@ -907,7 +1005,8 @@ impl Inner {
     /// A write transaction with quick repair, durable unless relaxed
     /// durability skips this one.
     /// Writes point records and bumps the collection's write sequence
-    /// number in one transaction; counts the payload bytes once committed.
+    /// number (and `mark`) in one transaction; counts the payload bytes once
+    /// committed.
     fn commit_points<'a>(
         &self,
         db: &redb::Database,
@@ -915,6 +1014,7 @@ impl Inner {
         w: &mut WriterState,
         records: impl Iterator<Item = (&'a [u8], &'a [u8])>,
         sizes: &PayloadSizes,
+        mark: &Mark<'_>,
     ) -> Result<()> {
         let txn = self.begin_write(db)?;
         {
@@ -923,8 +1023,10 @@ impl Inner {
                 table.insert(key, record)?;
             }
             txn.open_table(SEQ)?.insert(h.uid, w.seq + 1)?;
+            mark.stage(&txn)?;
         }
         txn.commit()?;
+        mark.committed();
         w.seq += 1;
         self.payload_raw.fetch_add(sizes.raw, Ordering::Relaxed);
         self.payload_stored
@@ -961,21 +1063,25 @@ impl Inner {
     }
 
     /// Commits a changed catalogue entry of `h` (payload indexes) as one
-    /// write: the entry and the bumped sequence number in one transaction.
+    /// write: the entry, the bumped sequence number and `mark` in one
+    /// transaction.
     fn commit_catalogue(
         &self,
         db: &redb::Database,
         h: &Handle,
         w: &mut WriterState,
         stored: StoredCollection,
+        mark: &Mark<'_>,
     ) -> Result<()> {
         let txn = self.begin_write(db)?;
         {
             txn.open_table(CATALOGUE)?
                 .insert(h.name.as_str(), stored.encode().as_slice())?;
             txn.open_table(SEQ)?.insert(h.uid, w.seq + 1)?;
+            mark.stage(&txn)?;
         }
         txn.commit()?;
+        mark.committed();
         w.seq += 1;
         w.stored = stored;
         Ok(())
@@ -1045,7 +1151,7 @@ impl Inner {
     /// The dense vectors of a collection that live in mapped files: those
     /// whose create-collection JSON says `"on_disk": true`, and those that
     /// do not say when the database's default is disk-mmap.
-    fn disk_vectors(
+    pub(crate) fn disk_vectors(
         &self,
         name: &str,
         stored: &StoredCollection,
@@ -1089,7 +1195,7 @@ impl Inner {
     }
 
     /// Moves the vectors named in `disk` into fresh mapped files.
-    fn place_vectors(&self, disk: &[String], c: &mut Collection) -> Result<()> {
+    pub(crate) fn place_vectors(&self, disk: &[String], c: &mut Collection) -> Result<()> {
         for vector in disk {
             let arena = MappedVectors::create(&self.dir, self.mapped.clone())
                 .map_err(|e| Error::io(self.dir.join(crate::mmap::VECTORS_DIR), e))?;
@@ -1155,7 +1261,7 @@ impl Inner {
 
     /// Registers a new collection holding `collection` and, in the same
     /// transaction, `points` (already checked); with `replace`, an existing
-    /// collection of that name goes in that same transaction.
+    /// collection of that name goes in that same transaction, as does `mark`.
     fn add_collection(
         &self,
         name: &str,
@@ -1163,6 +1269,7 @@ impl Inner {
         mut collection: Collection,
         points: Vec<PointData>,
         replace: bool,
+        mark: &Mark<'_>,
     ) -> Result<()> {
         let _catalogue = lock(&self.catalogue);
         self.check_open()?;
@@ -1199,8 +1306,10 @@ impl Inner {
                     encode_point(p, &mut sizes).as_slice(),
                 )?;
             }
+            mark.stage(&txn)?;
         }
         txn.commit()?;
+        mark.committed();
         if let Some(w) = &mut old_writer {
             w.dropped = true;
         }
@@ -1240,8 +1349,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Deletes `ids` under the writer lock.
-    fn delete_locked(&self, h: &Handle, w: &mut WriterState, ids: &[PointId]) -> Result<usize> {
+    /// Deletes `ids` under the writer lock, committing `mark` with them
+    /// (nothing is committed when none exists).
+    fn delete_locked(
+        &self,
+        h: &Handle,
+        w: &mut WriterState,
+        ids: &[PointId],
+        mark: &Mark<'_>,
+    ) -> Result<usize> {
         let db = self.redb()?;
         let txn = self.begin_write(&db)?;
         let mut existed = Vec::new();
@@ -1258,8 +1374,10 @@ impl Inner {
                 return Ok(0);
             }
             txn.open_table(SEQ)?.insert(h.uid, w.seq + 1)?;
+            mark.stage(&txn)?;
         }
         txn.commit()?;
+        mark.committed();
         w.seq += 1;
         for chunk in existed.chunks(APPLY_CHUNK) {
             write(&h.state).delete(chunk);
@@ -1298,7 +1416,12 @@ impl Inner {
 
     /// Writes the index file of `h` unless it is up to date. Only after a
     /// durable commit: the file never reflects a write a crash could undo.
-    fn persist(&self, h: &Handle, w: &mut WriterState, db: &redb::Database) -> Result<()> {
+    pub(crate) fn persist(
+        &self,
+        h: &Handle,
+        w: &mut WriterState,
+        db: &redb::Database,
+    ) -> Result<()> {
         if w.persisted_seq == Some(w.seq) {
             return Ok(());
         }
@@ -1397,7 +1520,7 @@ fn arena_error(e: grape_core::Error) -> Error {
     }
 }
 
-fn stored_config(name: &str, stored: &StoredCollection) -> Result<CollectionConfig> {
+pub(crate) fn stored_config(name: &str, stored: &StoredCollection) -> Result<CollectionConfig> {
     let bad = |e: String| corrupted(format!("configuration of collection {name:?}: {e}"));
     if let Some(json) = &stored.config_json {
         let value: serde_json::Value =

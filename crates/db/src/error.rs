@@ -43,6 +43,15 @@ pub enum Error {
     /// database must keep to rebuild the index are gone).
     #[error("snapshot cannot be restored: {0}")]
     Unrestorable(String),
+    /// Caller input: the bytes given to [`crate::Mutation::decode`] are not
+    /// an encoded mutation (bad magic number, unknown version, checksum
+    /// mismatch, trailing bytes, or a field that does not parse).
+    #[error("invalid mutation: {0}")]
+    InvalidMutation(String),
+    /// Caller input: the bytes given to [`crate::Database::import_all`] are
+    /// not an [`crate::Database::export_all`] blob, or are damaged.
+    #[error("invalid export: {0}")]
+    InvalidExport(String),
     /// Stored data: a file of the database is damaged; names the file.
     #[error("{} is corrupted: {detail}", file.display())]
     Corrupted {
@@ -83,10 +92,35 @@ impl Error {
             | Error::InvalidName { .. }
             | Error::InvalidSnapshot(_)
             | Error::Unrestorable(_)
+            | Error::InvalidMutation(_)
+            | Error::InvalidExport(_)
             | Error::Closed => true,
             Error::Core(e) => e.is_invalid_input(),
             _ => false,
         }
+    }
+
+    /// True when the failed call changed nothing and the same call on a
+    /// database in the same state fails the same way on every machine: the
+    /// error follows from the call's input and the database's content
+    /// alone. [`crate::Database::apply_marked`] still records its mark after
+    /// such an error, so that a replicated log never re-applies the entry.
+    ///
+    /// Deterministic: [`Error::UnknownCollection`], [`Error::UnknownAlias`],
+    /// [`Error::AlreadyExists`], [`Error::InvalidName`],
+    /// [`Error::InvalidSnapshot`], [`Error::Unrestorable`],
+    /// [`Error::InvalidMutation`], [`Error::InvalidExport`], and
+    /// [`Error::Core`] when [`grape_core::Error::is_invalid_input`] (wrong
+    /// dimension, bad filter, bad configuration ...). Every caller-input
+    /// error but [`Error::Closed`], which depends on the process, not on the
+    /// input.
+    ///
+    /// Not deterministic: [`Error::Closed`], [`Error::Corrupted`],
+    /// [`Error::DiskFull`], [`Error::Io`], [`Error::Storage`],
+    /// [`Error::TaskFailed`], and core storage or data errors
+    /// ([`grape_core::Error::VectorStorage`] ...).
+    pub fn is_deterministic(&self) -> bool {
+        !matches!(self, Error::Closed) && self.is_invalid_input()
     }
 
     /// A stable machine-readable name of the variant.
@@ -99,6 +133,8 @@ impl Error {
             Error::Core(e) => e.code(),
             Error::InvalidSnapshot(_) => "invalid_snapshot",
             Error::Unrestorable(_) => "unrestorable",
+            Error::InvalidMutation(_) => "invalid_mutation",
+            Error::InvalidExport(_) => "invalid_export",
             Error::Corrupted { .. } => "corrupted",
             Error::DiskFull(_) => "disk_full",
             Error::Io { .. } => "io",

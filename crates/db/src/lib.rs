@@ -39,6 +39,7 @@ mod error;
 mod index_file;
 #[allow(unsafe_code)]
 mod mmap;
+mod mutation;
 mod options;
 mod record;
 mod types;
@@ -47,6 +48,7 @@ pub use aliases::AliasOp;
 pub use asynch::AsyncDatabase;
 pub use db::Database;
 pub use error::{Error, Result};
+pub use mutation::{Mutation, Outcome};
 pub use options::{DbOptions, Durability, VectorStorage};
 pub use types::{
     CacheStats, CollectionInfo, DbStats, PayloadSizes, PointSelector, Record, ScoredRecord, Vectors,
