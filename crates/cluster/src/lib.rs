@@ -10,4 +10,5 @@
 //!   portable byte format.
 //! - `network`: the transport between nodes.
 
+pub mod network;
 pub mod types;
