@@ -10,5 +10,7 @@
 //!   portable byte format.
 //! - `network`: the transport between nodes.
 
+pub mod log_store;
 pub mod network;
+pub mod state_machine;
 pub mod types;
