@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use serde_json::{Value, json};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ApiResult, ErrorKind};
@@ -165,6 +166,54 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
     }
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("Json deserialize error: {e}")))
+}
+
+/// A search body whose `key` field is a plain list of numbers, split into
+/// that list as `f32`s and the other fields, in one pass: the vector, the
+/// bulk of the body, never becomes a `serde_json::Value`. `None` for
+/// anything else (another shape, bad JSON, a bad vector), which takes the
+/// general path and gets its precise error there.
+pub(crate) fn split_dense(bytes: &[u8], key: &str) -> Option<(Map<String, Value>, Vec<f32>)> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (fields, vector) = DenseSplit(key).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some((fields, vector?))
+}
+
+/// Reads a JSON object, its field `.0` as a list of `f32`s and every other
+/// field as a `Value`.
+struct DenseSplit<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for DenseSplit<'_> {
+    type Value = (Map<String, Value>, Option<Vec<f32>>);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DenseSplit<'_> {
+    type Value = (Map<String, Value>, Option<Vec<f32>>);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an object whose {:?} is a list of numbers", self.0)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Map::new();
+        let mut vector = None;
+        while let Some(k) = map.next_key::<String>()? {
+            if k == self.0 {
+                if vector.is_some() {
+                    return Err(serde::de::Error::duplicate_field("vector"));
+                }
+                vector = Some(map.next_value::<Vec<f32>>()?);
+            } else {
+                fields.insert(k, map.next_value()?);
+            }
+        }
+        Ok((fields, vector))
+    }
 }
 
 /// The `wait` query parameter (default false, as in Qdrant).
@@ -488,13 +537,40 @@ body_handlers! {
     get_points => get_points;
     scroll => scroll_points;
     count => count_points;
-    search => search_points;
     search_batch => search_batch;
     recommend => recommend_points;
     recommend_batch => recommend_batch;
-    query => query_points;
     query_batch => query_batch;
     recover_snapshot => recover_snapshot;
+}
+
+/// Handlers of the searches with a dense fast path: a plain-list vector in
+/// field `$key` goes to `$dense` as floats, any other body to `$general`.
+macro_rules! search_handlers {
+    ($($handler:ident => $general:ident, $dense:ident, $key:literal;)*) => {$(
+        async fn $handler(
+            State(s): State<AppState>,
+            Path(name): Path<String>,
+            body: Body_,
+        ) -> Response {
+            let t = Instant::now();
+            if let Ok(bytes) = &body
+                && let Some((fields, vector)) = split_dense(bytes, $key)
+            {
+                return respond(t, s.service.$dense(&name, fields, vector).await);
+            }
+            let r = match json_body(body) {
+                Ok(b) => s.service.$general(&name, b).await,
+                Err(e) => Err(e),
+            };
+            respond(t, r)
+        }
+    )*};
+}
+
+search_handlers! {
+    search => search_points, search_dense, "vector";
+    query => query_points, query_dense, "query";
 }
 
 write_handlers! {
@@ -644,6 +720,35 @@ mod tests {
             h.insert(*k, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    /// A plain-list vector is split off; anything else is left to the
+    /// general path, which names the error.
+    #[test]
+    fn anything_but_a_json_number_list_takes_the_general_path() {
+        let body = br#"{"query": [1, 2.5], "limit": 3, "params": {"hnsw_ef": 8}}"#;
+        let (fields, vector) = split_dense(body, "query").unwrap();
+        assert_eq!(vector, vec![1.0, 2.5]);
+        assert_eq!(
+            Value::Object(fields),
+            json!({"limit": 3, "params": {"hnsw_ef": 8}})
+        );
+        for body in [
+            &br#"{"query": {"nearest": [1, 2]}}"#[..],
+            br#"{"query": [1, 2], "limit": }"#,
+            br#"{"limit": 3}"#,
+            br#"[1, 2]"#,
+            br#"{"query": [1, NaN]}"#,
+            br#"{"query": [1, "2"]}"#,
+            br#"{"query": [1, 2], "query": [3, 4]}"#,
+            br#"{"query": [1, 2]} x"#,
+        ] {
+            assert!(
+                split_dense(body, "query").is_none(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! The REST routes (`rest.rs`) and the gRPC services both call it, so both
 //! transports accept the same documents with the same errors.
 //!
-//! Every database call runs on tokio's blocking pool: commits fsync and a
-//! large query can take a while, and neither may stall the async workers.
+//! Every database call runs on tokio's blocking pool (commits fsync and a
+//! large query can take a while, and neither may stall the async workers),
+//! but for one: a single graph search without filter, bounded work that
+//! costs less than the hop to the pool (`run_dense`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +31,9 @@ use crate::shapes::{
 /// differ by at most one: 1.19 satisfies both pinned clients
 /// (qdrant-client 1.20 for Python, @qdrant/js-client-rest 1.18).
 pub const QDRANT_API_VERSION: &str = "1.19.0";
+
+/// Largest `limit + offset` of a graph search run on the async worker.
+const INLINE_MAX_HITS: usize = 100;
 
 /// Suffix of snapshot files in the snapshot directory.
 const SNAPSHOT_SUFFIX: &str = ".snapshot";
@@ -537,6 +542,31 @@ impl Service {
         .await
     }
 
+    /// One dense search; its hits. A graph search without filter or
+    /// prefetch (a bounded amount of work, well under a millisecond at
+    /// typical `ef`) runs right here on the async worker: the hop to the
+    /// blocking pool and back costs about as much as the search itself.
+    /// Anything that may scan (no graph, a filter, prefetches, deep pages)
+    /// goes to the blocking pool like every other call.
+    async fn run_dense(&self, name: &str, request: QueryRequest) -> ApiResult<Value> {
+        let db = self.db();
+        let target = Self::resolve(db, name)?;
+        let graph = request.filter.is_none()
+            && request.prefetch.is_empty()
+            && request.limit + request.offset <= INLINE_MAX_HITS
+            && db
+                .collection_config(&target)?
+                .dense
+                .get(request.using.as_deref().unwrap_or(""))
+                .is_some_and(|c| c.m > 0);
+        if graph {
+            let hits = db.query(&target, &request)?;
+            return Ok(Value::Array(hits.iter().map(scored_json).collect()));
+        }
+        let mut out = self.run_queries(name, vec![request.into()]).await?;
+        Ok(out.pop().unwrap_or(Value::Array(Vec::new())))
+    }
+
     /// `POST /collections/{name}/points/search`: Qdrant's legacy search
     /// (`vector` as a list, `{"name", "vector"}` or a named sparse vector);
     /// a list of `ScoredPoint`.
@@ -544,6 +574,19 @@ impl Service {
         let request = search_request(&body)?;
         let mut out = self.run_queries(name, vec![request.into()]).await?;
         Ok(out.pop().unwrap_or(Value::Array(Vec::new())))
+    }
+
+    /// [`Service::search_points`] for a body whose `vector` is a plain list,
+    /// given as floats beside the other `fields` (the REST and gRPC layers
+    /// parse it straight into `f32`s, the bulk of a search request).
+    pub async fn search_dense(
+        &self,
+        name: &str,
+        fields: Map<String, Value>,
+        vector: Vec<f32>,
+    ) -> ApiResult<Value> {
+        let request = with_dense(search_fields(with_placeholder(fields, "vector")?)?, vector)?;
+        self.run_dense(name, request).await
     }
 
     /// `POST /collections/{name}/points/search/batch`: `{"searches": [..]}`;
@@ -587,6 +630,18 @@ impl Service {
         let request = query_request(body)?;
         let mut out = self.run_queries(name, vec![request]).await?;
         Ok(json!({"points": out.pop().unwrap_or(Value::Array(Vec::new()))}))
+    }
+
+    /// [`Service::query_points`] for a body whose `query` is a plain list (a
+    /// nearest-neighbour search), given as floats beside the other `fields`.
+    pub async fn query_dense(
+        &self,
+        name: &str,
+        fields: Map<String, Value>,
+        vector: Vec<f32>,
+    ) -> ApiResult<Value> {
+        let request = query_dense_request(fields, vector)?;
+        Ok(json!({"points": self.run_dense(name, request).await?}))
     }
 
     /// `POST /collections/{name}/points/query/batch`: `{"searches": [..]}`;
@@ -1320,7 +1375,11 @@ fn query_request(body: Value) -> ApiResult<Prepared> {
 
 /// Legacy search body → query request.
 fn search_request(body: &Value) -> ApiResult<QueryRequest> {
-    let mut map = object(body)?;
+    search_fields(object(body)?)
+}
+
+/// The fields of a legacy search body → query request.
+fn search_fields(mut map: Map<String, Value>) -> ApiResult<QueryRequest> {
     check_fields(
         &map,
         &[
@@ -1359,6 +1418,35 @@ fn search_request(body: &Value) -> ApiResult<QueryRequest> {
         }
     }
     Ok(QueryRequest::from_value(&Value::Object(map))?)
+}
+
+/// A `/points/query` body whose `query` (a plain list) is `vector` and
+/// whose other fields are `fields`, parsed and validated.
+pub(crate) fn query_dense_request(
+    fields: Map<String, Value>,
+    vector: Vec<f32>,
+) -> ApiResult<QueryRequest> {
+    let request = QueryRequest::parse_value(&Value::Object(with_placeholder(fields, "query")?))?;
+    with_dense(request, vector)
+}
+
+/// `fields` with a one-float list at `key`, standing in for a dense vector
+/// held apart, so that the request parses as a dense search.
+fn with_placeholder(mut fields: Map<String, Value>, key: &str) -> ApiResult<Map<String, Value>> {
+    if fields.contains_key(key) {
+        return Err(ApiError::internal(format!("{key} given twice")));
+    }
+    fields.insert(key.to_string(), json!([0.0]));
+    Ok(fields)
+}
+
+/// `request` (parsed with a placeholder dense query) searching `vector`,
+/// validated as the whole request would have been.
+fn with_dense(mut request: QueryRequest, vector: Vec<f32>) -> ApiResult<QueryRequest> {
+    debug_assert!(matches!(request.query, Some(Query::Dense(_))));
+    request.query = Some(Query::Dense(vector));
+    request.validate()?;
+    Ok(request)
 }
 
 /// Legacy recommend body → query request.

@@ -173,6 +173,9 @@ pub struct Overhead {
     pub parse_latency: Summary,
     /// One REST round trip without work (`GET /livez`, one client).
     pub rest_floor: Option<Summary>,
+    /// The server's own time per REST search (the response's `time`:
+    /// handler start to response built), one client.
+    pub rest_handler: Option<Summary>,
     /// p50 of the single-client REST run.
     pub rest_p50_ms: f64,
     /// p50 of the single-client gRPC run.
@@ -229,6 +232,9 @@ pub struct Report {
     /// One REST round trip without work (`GET /livez`, one client,
     /// 2,000 requests).
     pub rest_floor: Option<Summary>,
+    /// The server's own time per REST search, one client (every query
+    /// twice).
+    pub rest_handler: Option<Summary>,
 }
 
 /// Where the server under test runs.
@@ -683,6 +689,30 @@ async fn round_trips(server: &Server, count: usize) -> Result<Summary, String> {
     Ok(summarize(&mut latencies))
 }
 
+/// The server's own time (the `time` of Qdrant's response envelope) of
+/// every REST search of `work`, twice over (the first pass warms up), one
+/// request at a time.
+async fn handler_times(server: &Server, work: &Work) -> Result<Summary, String> {
+    #[derive(serde::Deserialize)]
+    struct Timed {
+        time: f64,
+    }
+    let mut http = Http::connect(server.rest()).await?;
+    let path = format!("/collections/{COLLECTION}/points/query");
+    let mut times = Vec::with_capacity(work.rest.len());
+    for pass in 0..2 {
+        for body in &work.rest {
+            let reply = http.ok(Method::POST, &path, body.clone()).await?;
+            let timed: Timed =
+                serde_json::from_slice(&reply).map_err(|e| format!("query response: {e}"))?;
+            if pass == 1 {
+                times.push((timed.time * 1e9) as u64);
+            }
+        }
+    }
+    Ok(summarize(&mut times))
+}
+
 /// recall@10 and QPS of one client over gRPC, every query once.
 async fn calibrate(server: &Server, data: &Dataset, ef: u64) -> Result<Calibration, String> {
     let work = Work::new(data, ef);
@@ -723,9 +753,12 @@ fn in_process_run(
         })
         .collect::<Result<Vec<_>, String>>()?;
     let n = data.query_count();
+    // The server's own parse of a `/points/query` body with a plain-list
+    // query (the REST layer's dense fast path).
     let parse = |body: &Bytes| -> Result<grape_core::query::QueryRequest, String> {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-        grape_core::query::QueryRequest::from_value(&value).map_err(|e| e.to_string())
+        let (fields, vector) =
+            crate::rest::split_dense(body, "query").ok_or("not a dense query body")?;
+        crate::service::query_dense_request(fields, vector).map_err(|e| e.message().to_string())
     };
     let mut latencies = Vec::new();
     let mut parse_latencies = Vec::new();
@@ -848,6 +881,7 @@ pub fn run(args: &BenchArgs) -> Result<Report, String> {
                 db_recall,
                 parse_latency,
                 rest_floor: report.rest_floor,
+                rest_handler: report.rest_handler,
                 rest_p50_ms: rest,
                 grpc_p50_ms: grpc,
                 rest_overhead_ms,
@@ -939,6 +973,11 @@ async fn measure(
 
     let rest_floor = round_trips(server, 2_000).await?;
     say(&format!("GET /livez: p50 {:.3} ms", rest_floor.p50_ms));
+    let rest_handler = handler_times(server, &work).await?;
+    say(&format!(
+        "REST search handler: p50 {:.3} ms",
+        rest_handler.p50_ms
+    ));
 
     let mut upsert = Vec::new();
     for grpc in [false, true] {
@@ -988,6 +1027,7 @@ async fn measure(
         upsert,
         overhead: None,
         rest_floor: Some(rest_floor),
+        rest_handler: Some(rest_handler),
     };
     let work = Arc::try_unwrap(work).unwrap_or_else(|w| Work {
         rest: w.rest.clone(),
@@ -1098,8 +1138,8 @@ impl Report {
                 o.db_latency.p50_ms, o.db_latency.p99_ms, o.db_recall
             ));
             s.push_str(&format!(
-                "Parsing one request body in process (JSON bytes → `QueryRequest`, what the \
-                 server does before the same call) takes p50 {:.3} ms{}.\n\n",
+                "Parsing one request body in process (JSON bytes → `QueryRequest` by the REST \
+                 layer's own code, what the server does before the same call) takes p50 {:.3} ms{}.\n\n",
                 o.parse_latency.p50_ms,
                 o.rest_floor.map_or(String::new(), |f| format!(
                     "; a REST round trip with no work behind it (`GET /livez`, one client) \
@@ -1107,6 +1147,14 @@ impl Report {
                     f.p50_ms
                 ))
             ));
+            if let Some(h) = o.rest_handler {
+                s.push_str(&format!(
+                    "The server's own time per REST search (the response's `time`: handler start \
+                     to response built, body read and routing before it, writing the response \
+                     after it), one client: p50 {:.3} ms, p99 {:.3} ms.\n\n",
+                    h.p50_ms, h.p99_ms
+                ));
+            }
             s.push_str(
                 "| API | p50 one client | in process p50 | overhead |\n|---|---:|---:|---:|\n",
             );
