@@ -9,8 +9,13 @@
 //!   log id in one redb transaction) and builds/installs snapshots in the
 //!   portable byte format.
 //! - `network`: the transport between nodes.
+//! - [`node`]: the node the server embeds ([`ClusterNode`]): routing of
+//!   writes to the leader, read barriers, membership, status.
 
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod state_machine;
 pub mod types;
+
+pub use node::{ClusterError, ClusterNode, ClusterStatus, NodeConfig, Role, Written};
