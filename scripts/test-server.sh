@@ -101,7 +101,12 @@ report "$py_status"
 stop_server
 [ "$py_status" -eq 0 ] || status=$py_status
 
-# 2. @qdrant/js-client-rest (Node), over REST, on a fresh server.
+# 2. qdrant-client against a three-node cluster (the suite starts its own nodes).
+cluster_status=0
+GRAPE_BIN="$grape" "$venv/bin/python" -m pytest -q tests/server/test_cluster.py "$@" || cluster_status=$?
+[ "$cluster_status" -eq 0 ] || status=$cluster_status
+
+# 3. @qdrant/js-client-rest (Node), over REST, on a fresh server.
 node_dir=tests/server/node
 if [ ! -d "$node_dir/node_modules/@qdrant/js-client-rest" ] \
     || [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]; then

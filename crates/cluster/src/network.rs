@@ -26,6 +26,7 @@
 //! | 401 | missing or wrong [`CLUSTER_KEY_HEADER`] |
 //! | 413 | body larger than [`TransportOptions::max_body_bytes`] |
 //! | 421 | the request was meant for another node id (wrong address) |
+//! | 503 | the node is cut off by fault injection ([`Faults::set_partitioned`], tests only) |
 //!
 //! # Errors, timeouts and retries
 //!
@@ -66,6 +67,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -111,6 +113,56 @@ pub const TARGET_HEADER: &str = "x-grape-raft-target";
 
 const OCTET_STREAM: &str = "application/octet-stream";
 
+/// Fault switches for tests (the server turns them on only when started
+/// with its hidden `--fault-injection` flag). One handle is shared by the
+/// transport, the receiving routes and the [`ClusterNode`](crate::ClusterNode)
+/// of a node, through [`TransportOptions::faults`]; clones share the switches.
+/// All are off by default and cost one atomic load each where they are
+/// checked.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    switches: Arc<Switches>,
+}
+
+#[derive(Debug, Default)]
+struct Switches {
+    partitioned: AtomicBool,
+    ack_before_commit: AtomicBool,
+}
+
+impl Faults {
+    /// Whether this node is cut off from the others (see
+    /// [`set_partitioned`](Self::set_partitioned)).
+    pub fn partitioned(&self) -> bool {
+        self.switches.partitioned.load(Ordering::Relaxed)
+    }
+
+    /// Cuts this node off from the others (a full network partition, both
+    /// directions) or heals it: while set, every Raft RPC and forwarded
+    /// request it sends fails at once as a connect error (nothing sent),
+    /// and its Raft and forwarding endpoints answer 503 without touching
+    /// Raft. Its client API keeps answering.
+    pub fn set_partitioned(&self, on: bool) {
+        self.switches.partitioned.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the deliberately broken write mode is on (see
+    /// [`set_ack_before_commit`](Self::set_ack_before_commit)).
+    pub fn ack_before_commit(&self) -> bool {
+        self.switches.ack_before_commit.load(Ordering::Relaxed)
+    }
+
+    /// **Breaks the node on purpose**, to prove that a history checker
+    /// catches lost acknowledged writes: while set,
+    /// [`ClusterNode::write`](crate::ClusterNode::write) on the leader hands
+    /// the entry to Raft in the background and reports success at once,
+    /// with a made-up log index and outcome, without waiting for the
+    /// commit.
+    pub fn set_ack_before_commit(&self, on: bool) {
+        self.switches.ack_before_commit.store(on, Ordering::Relaxed);
+    }
+}
+
 /// Configuration of the transport, shared by the sending and receiving side.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -127,6 +179,8 @@ pub struct TransportOptions {
     pub connect_timeout: Duration,
     /// How long an idle pooled connection is kept open. Default 60 s.
     pub pool_idle_timeout: Duration,
+    /// The node's fault switches (tests only); all off by default.
+    pub faults: Faults,
 }
 
 impl Default for TransportOptions {
@@ -136,6 +190,7 @@ impl Default for TransportOptions {
             cluster_key: None,
             connect_timeout: Duration::from_secs(1),
             pool_idle_timeout: Duration::from_secs(60),
+            faults: Faults::default(),
         }
     }
 }
@@ -150,6 +205,7 @@ impl fmt::Debug for TransportOptions {
             )
             .field("connect_timeout", &self.connect_timeout)
             .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -173,6 +229,13 @@ impl TransportOptions {
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`faults`](Self::faults) (tests only).
+    #[must_use]
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
         self
     }
 
@@ -343,6 +406,15 @@ impl Transport {
         target: Option<NodeId>,
         budget: Duration,
     ) -> Result<(StatusCode, Bytes), TransportError> {
+        if self.options.faults.partitioned() {
+            return Err(TransportError::Connect {
+                addr: addr.to_string(),
+                source: Box::new(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "this node is partitioned (fault injection)",
+                )),
+            });
+        }
         let limit = self.options.max_body_bytes;
         if body.len() > limit {
             return Err(TransportError::RequestTooLarge {
@@ -715,6 +787,12 @@ async fn admit_bytes(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Bytes, Response> {
+    if options.faults.partitioned() {
+        return Err(reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node is partitioned (fault injection)".to_string(),
+        ));
+    }
     if !options.authorizes(headers) {
         tracing::warn!("raft request with a missing or wrong cluster key");
         return Err(reject(

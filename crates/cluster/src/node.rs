@@ -97,7 +97,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::log_store::LogStore;
-use crate::network::{HttpNetwork, Transport, TransportError, TransportOptions, raft_routes};
+use crate::network::{
+    Faults, HttpNetwork, Transport, TransportError, TransportOptions, raft_routes,
+};
 use crate::state_machine::StateMachine;
 use crate::types::{Applied, Command, Node, NodeId, Raft};
 
@@ -552,6 +554,9 @@ impl ClusterNode {
     pub async fn write(&self, m: Mutation, timeout: Duration) -> Result<Written, ClusterError> {
         let deadline = Instant::now() + timeout;
         let entries = self.inner.entries(m)?;
+        if self.inner.config.transport.faults.ack_before_commit() && self.is_leader() {
+            return Ok(self.inner.ack_before_commit(entries));
+        }
         let total = entries.len();
         let mut count = Some(0usize);
         let mut last = None;
@@ -756,6 +761,56 @@ impl ClusterNode {
     /// may have been elected since).
     pub fn is_leader(&self) -> bool {
         self.inner.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The node's fault switches (tests only): the handle in
+    /// [`NodeConfig::transport`]'s [`TransportOptions::faults`].
+    pub fn faults(&self) -> &Faults {
+        &self.inner.config.transport.faults
+    }
+
+    /// For tests: builds a snapshot of everything this node applied so far
+    /// and purges its log up to it, so that a node added afterwards must
+    /// catch up by snapshot. Returns the snapshot's last log index once the
+    /// log is purged (`None`: nothing applied yet), bounded by `timeout`.
+    pub async fn compact_log(&self, timeout: Duration) -> Result<Option<u64>, ClusterError> {
+        let raft = &self.inner.raft;
+        let Some(applied) = self.inner.metrics().last_applied.map(|l| l.index) else {
+            return Ok(None);
+        };
+        raft.trigger().snapshot().await.map_err(fatal_error)?;
+        let waited = |e: WaitError| match e {
+            WaitError::Timeout(..) => ClusterError::Timeout {
+                waited: timeout,
+                may_have_applied: false,
+            },
+            WaitError::ShuttingDown => ClusterError::Raft("the node is shutting down".into()),
+        };
+        let deadline = Instant::now() + timeout;
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let m = raft
+            .wait(Some(remaining()))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= applied),
+                format!("snapshot up to {applied}"),
+            )
+            .await
+            .map_err(waited)?;
+        let Some(snapshot) = m.snapshot.map(|s| s.index) else {
+            return Err(ClusterError::Raft("no snapshot after building one".into()));
+        };
+        raft.trigger()
+            .purge_log(snapshot)
+            .await
+            .map_err(fatal_error)?;
+        raft.wait(Some(remaining()))
+            .metrics(
+                |m| m.purged.is_some_and(|p| p.index >= snapshot),
+                format!("log purged up to {snapshot}"),
+            )
+            .await
+            .map_err(waited)?;
+        Ok(Some(snapshot))
     }
 
     /// The node's database. Read it directly; change it only through
@@ -1043,6 +1098,28 @@ impl Inner {
             )));
         }
         Ok(entries)
+    }
+
+    /// The deliberately broken write of [`Faults::set_ack_before_commit`]:
+    /// hands `entries` to Raft in the background and makes up the answer
+    /// (the next log index, an empty outcome) without waiting for the
+    /// commit.
+    fn ack_before_commit(&self, entries: Vec<Vec<u8>>) -> Written {
+        let next = self.metrics().last_log_index.map_or(0, |i| i + 1);
+        let count = entries.len() as u64;
+        let raft = self.raft.clone();
+        tokio::spawn(async move {
+            for mutation in entries {
+                if let Err(e) = raft.client_write(Command { mutation }).await {
+                    tracing::warn!("write acknowledged before its commit failed: {e}");
+                }
+            }
+        });
+        tracing::warn!("fault injection: a write acknowledged before its commit");
+        Written {
+            log_index: next + count - 1,
+            applied: Applied::Done(Outcome::Done.to_json()),
+        }
     }
 
     /// Runs `op` on the leader, wherever it is, until `deadline` (see the
@@ -1488,6 +1565,15 @@ fn classify_transport(e: TransportError, idempotent: bool, budget: Duration) -> 
                 })
             }
         }
+        // The receiver refused before looking at the request (it is cut
+        // off, see `Faults::set_partitioned`): nothing was done.
+        TransportError::Status { status: 503, .. } => {
+            tracing::debug!(error = %e, "leader unavailable, retrying");
+            Attempt::Retry {
+                no_leader: true,
+                hint: None,
+            }
+        }
         other => Attempt::Fail(ClusterError::Transport(other)),
     }
 }
@@ -1531,6 +1617,13 @@ fn split_upsert(
 
 async fn forward(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
     let options = &inner.config.transport;
+    if options.faults.partitioned() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node is partitioned (fault injection)",
+        )
+            .into_response();
+    }
     if !options.authorizes(&headers) {
         tracing::warn!("forwarded request with a missing or wrong cluster key");
         return (StatusCode::UNAUTHORIZED, "missing or wrong cluster key").into_response();

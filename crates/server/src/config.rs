@@ -43,6 +43,35 @@ pub struct Config {
     pub cors: bool,
     /// The `tracing` filter (`RUST_LOG` syntax) used by the binary.
     pub log_level: String,
+    /// Run as one node of a Raft cluster; `None` serves alone.
+    pub cluster: Option<ClusterConfig>,
+    /// **Test only**: serve `POST /cluster/fault`, which partitions the
+    /// node or breaks its writes on purpose (`rest::fault_routes`). Set only
+    /// by the hidden `--fault-injection` flag; off by default.
+    pub fault_injection: bool,
+}
+
+/// A node's cluster settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This node's id (unique in the cluster, never reused after its data
+    /// was wiped).
+    pub node_id: u64,
+    /// The members to bootstrap a new cluster with (`id -> host:port` of
+    /// their REST listeners; must include this node). Every listed node
+    /// initializes the same membership, which Raft makes safe; a restarted
+    /// node keeps its own state. Empty: start uninitialized and wait to be
+    /// added (`POST /cluster/peer` on a member).
+    pub members: std::collections::BTreeMap<u64, String>,
+    /// The `host:port` other nodes reach this node's REST listener at
+    /// (default: the member entry of this node, else `host:http_port`).
+    pub advertise: Option<String>,
+    /// Shared secret of the Raft and forwarding endpoints
+    /// (`x-grape-cluster-key`); `None` leaves them open (loopback only!).
+    pub cluster_key: Option<String>,
+    /// How long a write or a strong read waits for the cluster, in ms
+    /// (default 10,000).
+    pub timeout_ms: u64,
 }
 
 impl Config {
@@ -61,6 +90,8 @@ impl Config {
             max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
             cors: true,
             log_level: "info".to_string(),
+            cluster: None,
+            fault_injection: false,
         }
     }
 }
@@ -94,6 +125,16 @@ pub struct PartialConfig {
     pub cors: Option<bool>,
     /// See [`Config::log_level`].
     pub log_level: Option<String>,
+    /// See [`ClusterConfig::node_id`]; setting it turns cluster mode on.
+    pub node_id: Option<u64>,
+    /// See [`ClusterConfig::members`], as `1=host:port,2=host:port`.
+    pub cluster: Option<String>,
+    /// See [`ClusterConfig::advertise`].
+    pub advertise: Option<String>,
+    /// See [`ClusterConfig::cluster_key`].
+    pub cluster_key: Option<String>,
+    /// See [`ClusterConfig::timeout_ms`].
+    pub cluster_timeout_ms: Option<u64>,
 }
 
 /// A config file that cannot be read or parsed.
@@ -140,12 +181,19 @@ impl PartialConfig {
             max_snapshot_bytes: self.max_snapshot_bytes.or(lower.max_snapshot_bytes),
             cors: self.cors.or(lower.cors),
             log_level: self.log_level.or(lower.log_level),
+            node_id: self.node_id.or(lower.node_id),
+            cluster: self.cluster.or(lower.cluster),
+            advertise: self.advertise.or(lower.advertise),
+            cluster_key: self.cluster_key.or(lower.cluster_key),
+            cluster_timeout_ms: self.cluster_timeout_ms.or(lower.cluster_timeout_ms),
         }
     }
 
     /// The complete configuration, defaults filling the gaps (data
-    /// directory `./grape-data`). Empty keys count as no key.
-    pub fn finish(self) -> Config {
+    /// directory `./grape-data`). Empty keys count as no key. A cluster
+    /// member list that does not parse, or one without this node, or
+    /// cluster settings without a node id, are errors.
+    pub fn finish(self) -> Result<Config, String> {
         let mut c = Config::new(
             self.data_dir
                 .unwrap_or_else(|| PathBuf::from("./grape-data")),
@@ -179,7 +227,33 @@ impl PartialConfig {
         if let Some(l) = self.log_level {
             c.log_level = l;
         }
-        c
+        c.cluster = match self.node_id {
+            None => {
+                if self.cluster.is_some() || self.advertise.is_some() {
+                    return Err("--cluster and --advertise need --node-id".into());
+                }
+                None
+            }
+            Some(node_id) => {
+                let members = match self.cluster.as_deref().filter(|s| !s.trim().is_empty()) {
+                    Some(spec) => crate::cluster::parse_members(spec)?,
+                    None => std::collections::BTreeMap::new(),
+                };
+                if !members.is_empty() && !members.contains_key(&node_id) {
+                    return Err(format!(
+                        "--cluster does not list this node (--node-id {node_id})"
+                    ));
+                }
+                Some(ClusterConfig {
+                    node_id,
+                    members,
+                    advertise: self.advertise.filter(|a| !a.is_empty()),
+                    cluster_key: self.cluster_key.filter(|k| !k.is_empty()),
+                    timeout_ms: self.cluster_timeout_ms.unwrap_or(10_000),
+                })
+            }
+        };
+        Ok(c)
     }
 }
 
@@ -195,7 +269,7 @@ mod tests {
             http_port: Some(8000),
             ..PartialConfig::default()
         };
-        let c = flags.or(file).finish();
+        let c = flags.or(file).finish().unwrap();
         assert_eq!(c.http_port, 8000);
         assert_eq!(c.data_dir, PathBuf::from("/file"));
         assert_eq!(c.snapshots_dir, PathBuf::from("/file/snapshots"));
@@ -205,11 +279,51 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings_need_a_node_id_listed_among_the_members() {
+        let c = PartialConfig {
+            node_id: Some(2),
+            cluster: Some("1=127.0.0.1:7001,2=127.0.0.1:7002".into()),
+            ..PartialConfig::default()
+        }
+        .finish()
+        .unwrap();
+        let cluster = c.cluster.unwrap();
+        assert_eq!(cluster.node_id, 2);
+        assert_eq!(cluster.members.len(), 2);
+        assert_eq!(cluster.timeout_ms, 10_000);
+        let joiner = PartialConfig {
+            node_id: Some(4),
+            ..PartialConfig::default()
+        }
+        .finish()
+        .unwrap();
+        assert!(joiner.cluster.unwrap().members.is_empty());
+        for bad in [
+            PartialConfig {
+                cluster: Some("1=a:1".into()),
+                ..PartialConfig::default()
+            },
+            PartialConfig {
+                node_id: Some(3),
+                cluster: Some("1=a:1,2=b:2".into()),
+                ..PartialConfig::default()
+            },
+            PartialConfig {
+                node_id: Some(1),
+                cluster: Some("1=a".into()),
+                ..PartialConfig::default()
+            },
+        ] {
+            assert!(bad.finish().is_err());
+        }
+    }
+
+    #[test]
     fn yaml_and_toml_files_parse_and_unknown_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let yaml = dir.path().join("c.yaml");
         std::fs::write(&yaml, "host: 0.0.0.0\ncors: false\ndisable_grpc: true\n").unwrap();
-        let c = PartialConfig::from_file(&yaml).unwrap().finish();
+        let c = PartialConfig::from_file(&yaml).unwrap().finish().unwrap();
         assert_eq!(c.host, "0.0.0.0");
         assert!(!c.cors);
         assert_eq!(c.grpc_port, None);

@@ -26,9 +26,13 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// Grape does not implement this (yet): HTTP 501, gRPC `Unimplemented`.
     NotImplemented,
-    /// The server is shutting down or the database is closed: HTTP 503, gRPC
-    /// `Unavailable`.
+    /// The server is shutting down, the database is closed, or the cluster
+    /// has no leader: HTTP 503, gRPC `Unavailable`.
     Unavailable,
+    /// The operation did not finish in time (a cluster write that was not
+    /// confirmed; it may still be applied): HTTP 504, gRPC
+    /// `DeadlineExceeded`.
+    Timeout,
     /// A failure of the machine or of stored data: HTTP 500, gRPC `Internal`.
     Internal,
 }
@@ -40,6 +44,8 @@ pub enum ErrorKind {
 pub enum GrpcCode {
     /// `INVALID_ARGUMENT` (3).
     InvalidArgument = 3,
+    /// `DEADLINE_EXCEEDED` (4).
+    DeadlineExceeded = 4,
     /// `NOT_FOUND` (5).
     NotFound = 5,
     /// `ALREADY_EXISTS` (6).
@@ -124,6 +130,7 @@ impl ApiError {
             ErrorKind::Internal => 500,
             ErrorKind::NotImplemented => 501,
             ErrorKind::Unavailable => 503,
+            ErrorKind::Timeout => 504,
         }
     }
 
@@ -138,6 +145,7 @@ impl ApiError {
             ErrorKind::PayloadTooLarge => GrpcCode::ResourceExhausted,
             ErrorKind::NotImplemented => GrpcCode::Unimplemented,
             ErrorKind::Unavailable => GrpcCode::Unavailable,
+            ErrorKind::Timeout => GrpcCode::DeadlineExceeded,
             ErrorKind::Internal => GrpcCode::Internal,
         }
     }

@@ -12,10 +12,14 @@
 //! - [`Config`]: the server's settings from file, environment and flags.
 //! - [`start`] / [`Running::stop`]: open the database, serve, and on stop
 //!   finish in-flight requests and shut the database down.
+//! - [`cluster`]: in cluster mode (`--node-id`), writes are replicated
+//!   through grape-cluster's Raft node, strong reads pass a read barrier,
+//!   and `/cluster` reports and changes the membership.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod cluster;
 mod config;
 mod error;
 pub mod grpc;
@@ -26,8 +30,8 @@ mod service;
 mod shapes;
 
 pub use config::{
-    Config, ConfigError, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_MAX_REQUEST_BYTES,
-    DEFAULT_MAX_SNAPSHOT_BYTES, PartialConfig,
+    ClusterConfig, Config, ConfigError, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT,
+    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_SNAPSHOT_BYTES, PartialConfig,
 };
 pub use error::{ApiError, ApiResult, ErrorKind, GrpcCode};
 pub use metrics::Metrics;

@@ -85,6 +85,29 @@ struct ServeArgs {
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "GRAPE_LOG")]
     log_level: Option<String>,
+    /// Run as node ID of a Raft cluster (never reuse an id after wiping a
+    /// node's data).
+    #[arg(long, env = "GRAPE_NODE_ID")]
+    node_id: Option<u64>,
+    /// Bootstrap members, `1=host:port,2=host:port,3=host:port` (REST
+    /// addresses, this node included). Without it a node waits to be added.
+    #[arg(long, env = "GRAPE_CLUSTER")]
+    cluster: Option<String>,
+    /// host:port the other nodes reach this node's REST listener at.
+    #[arg(long, env = "GRAPE_ADVERTISE")]
+    advertise: Option<String>,
+    /// Shared secret of the node-to-node endpoints.
+    #[arg(long, env = "GRAPE_CLUSTER_KEY", hide_env_values = true)]
+    cluster_key: Option<String>,
+    /// How long a write or strong read waits for the cluster, in ms
+    /// [default: 10000].
+    #[arg(long, env = "GRAPE_CLUSTER_TIMEOUT_MS")]
+    cluster_timeout_ms: Option<u64>,
+    /// TEST ONLY, never in production: serve POST /cluster/fault, which
+    /// partitions this node or makes it acknowledge writes before they
+    /// commit (a deliberately broken mode) on request.
+    #[arg(long, hide = true)]
+    fault_injection: bool,
 }
 
 impl ServeArgs {
@@ -102,15 +125,22 @@ impl ServeArgs {
             max_snapshot_bytes: self.max_snapshot_bytes,
             cors: self.cors,
             log_level: self.log_level.clone(),
+            node_id: self.node_id,
+            cluster: self.cluster.clone(),
+            advertise: self.advertise.clone(),
+            cluster_key: self.cluster_key.clone(),
+            cluster_timeout_ms: self.cluster_timeout_ms,
         }
     }
 
-    fn config(&self) -> Result<Config, grape_server::ConfigError> {
+    fn config(&self) -> Result<Config, String> {
         let file = match &self.config {
-            Some(path) => PartialConfig::from_file(path)?,
+            Some(path) => PartialConfig::from_file(path).map_err(|e| e.to_string())?,
             None => PartialConfig::default(),
         };
-        Ok(self.partial().or(file).finish())
+        let mut config = self.partial().or(file).finish()?;
+        config.fault_injection = self.fault_injection;
+        Ok(config)
     }
 }
 

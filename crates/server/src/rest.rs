@@ -216,6 +216,15 @@ impl<'de> Visitor<'de> for DenseSplit<'_> {
     }
 }
 
+/// The value of query parameter `key`, if given (no percent-decoding: the
+/// parameters read this way are plain words and numbers).
+fn param<'q>(query: &'q RawQuery, key: &str) -> Option<&'q str> {
+    query.0.as_deref()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then_some(v)
+    })
+}
+
 /// The `wait` query parameter (default false, as in Qdrant).
 fn wait(query: &RawQuery) -> bool {
     query.0.as_deref().is_some_and(|q| {
@@ -260,6 +269,9 @@ const ROUTES: &[Route] = routes! {
     "GET" "/metrics" => metrics_text;
     "GET" "/telemetry" => telemetry;
     "GET" "/cluster" => cluster;
+    "POST" "/cluster/peer" => add_peer;
+    "POST" "/cluster/peer/{peer_id}/promote" => promote_peer;
+    "DELETE" "/cluster/peer/{peer_id}" => remove_peer;
     "GET" "/healthz" => healthz, open;
     "GET" "/livez" => healthz, open;
     "GET" "/readyz" => readyz, open;
@@ -455,6 +467,115 @@ async fn cluster(State(s): State<AppState>) -> Response {
     respond(t, s.service.cluster_info().await)
 }
 
+async fn add_peer(State(s): State<AppState>, body: Body_) -> Response {
+    let t = Instant::now();
+    let r = match json_body(body) {
+        Ok(b) => s.service.add_peer(b).await,
+        Err(e) => Err(e),
+    };
+    respond(t, r)
+}
+
+/// A node id in the path.
+fn peer_id(raw: &str) -> ApiResult<u64> {
+    raw.parse().map_err(|_| {
+        ApiError::bad_request(format!("peer id {raw:?}: expected an unsigned integer"))
+    })
+}
+
+async fn promote_peer(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let t = Instant::now();
+    let r = match peer_id(&id) {
+        Ok(id) => s.service.promote_peer(id).await,
+        Err(e) => Err(e),
+    };
+    respond(t, r)
+}
+
+async fn remove_peer(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let t = Instant::now();
+    let r = match peer_id(&id) {
+        Ok(id) => s.service.remove_peer(id).await,
+        Err(e) => Err(e),
+    };
+    respond(t, r)
+}
+
+/// Path of the fault-injection route (see [`fault_routes`]).
+pub const FAULT_PATH: &str = "/cluster/fault";
+
+/// **Test only.** `POST /cluster/fault` over `node`'s fault switches,
+/// served only by a cluster node started with the hidden
+/// `--fault-injection` flag (without it the path does not exist: 404). It
+/// is not part of the API, so it lives outside [`routes`] and
+/// `openapi.json`. Body (every field optional): `{"partitioned": bool}`
+/// cuts the node off from the other nodes or heals it
+/// ([`Faults::set_partitioned`](grape_cluster::network::Faults::set_partitioned));
+/// `{"ack_before_commit": bool}` turns on a deliberately broken write path
+/// that acknowledges writes before they commit
+/// ([`Faults::set_ack_before_commit`](grape_cluster::network::Faults::set_ack_before_commit));
+/// `{"compact_log": true}` builds a snapshot and purges the log up to it
+/// ([`ClusterNode::compact_log`](grape_cluster::ClusterNode::compact_log)).
+/// Answers the switches' state (and the snapshot index) in Qdrant's
+/// envelope. Requires the full API key when one is configured.
+pub fn fault_routes(node: grape_cluster::ClusterNode, auth: RestAuth) -> Router {
+    let state = Arc::new((node, auth));
+    Router::new()
+        .route(FAULT_PATH, axum::routing::post(set_faults))
+        .with_state(state)
+}
+
+async fn set_faults(
+    State(state): State<Arc<(grape_cluster::ClusterNode, RestAuth)>>,
+    headers: HeaderMap,
+    body: Body_,
+) -> Response {
+    let t = Instant::now();
+    let (node, auth) = &*state;
+    let r = async {
+        auth.check(&headers, false)?;
+        let body = json_body(body)?;
+        let map = crate::shapes::object(&body)?;
+        let fields = ["partitioned", "ack_before_commit", "compact_log"];
+        crate::shapes::check_fields(&map, &fields)?;
+        let mut switches = [None; 3];
+        for (field, switch) in fields.iter().zip(&mut switches) {
+            *switch = match map.get(*field) {
+                None => None,
+                Some(v) => Some(v.as_bool().ok_or_else(|| {
+                    ApiError::bad_request(format!("{field}: expected a boolean"))
+                })?),
+            };
+        }
+        let faults = node.faults();
+        if let Some(on) = switches[0] {
+            faults.set_partitioned(on);
+        }
+        if let Some(on) = switches[1] {
+            faults.set_ack_before_commit(on);
+        }
+        tracing::warn!(
+            partitioned = faults.partitioned(),
+            ack_before_commit = faults.ack_before_commit(),
+            "fault injection"
+        );
+        let snapshot = if switches[2] == Some(true) {
+            node.compact_log(std::time::Duration::from_secs(60))
+                .await
+                .map_err(crate::cluster::api_error)?
+        } else {
+            None
+        };
+        Ok(json!({
+            "partitioned": faults.partitioned(),
+            "ack_before_commit": faults.ack_before_commit(),
+            "snapshot_index": snapshot,
+        }))
+    }
+    .await;
+    respond(t, r)
+}
+
 async fn list_collections(State(s): State<AppState>) -> Response {
     let t = Instant::now();
     respond(t, s.service.list_collections().await)
@@ -534,6 +655,33 @@ macro_rules! write_handlers {
 body_handlers! {
     create_collection => create_collection;
     update_collection => update_collection;
+    recover_snapshot => recover_snapshot;
+}
+
+/// Handlers of reads taking the collection name, a JSON body and Qdrant's
+/// `?consistency=` (in a cluster, a strong value waits on a read barrier).
+macro_rules! read_handlers {
+    ($($handler:ident => $method:ident;)*) => {$(
+        async fn $handler(
+            State(s): State<AppState>,
+            Path(name): Path<String>,
+            query: RawQuery,
+            body: Body_,
+        ) -> Response {
+            let t = Instant::now();
+            if let Err(e) = s.service.before_read(param(&query, "consistency")).await {
+                return fail(t, &e);
+            }
+            let r = match json_body(body) {
+                Ok(b) => s.service.$method(&name, b).await,
+                Err(e) => Err(e),
+            };
+            respond(t, r)
+        }
+    )*};
+}
+
+read_handlers! {
     get_points => get_points;
     scroll => scroll_points;
     count => count_points;
@@ -541,7 +689,6 @@ body_handlers! {
     recommend => recommend_points;
     recommend_batch => recommend_batch;
     query_batch => query_batch;
-    recover_snapshot => recover_snapshot;
 }
 
 /// Handlers of the searches with a dense fast path: a plain-list vector in
@@ -551,9 +698,13 @@ macro_rules! search_handlers {
         async fn $handler(
             State(s): State<AppState>,
             Path(name): Path<String>,
+            query: RawQuery,
             body: Body_,
         ) -> Response {
             let t = Instant::now();
+            if let Err(e) = s.service.before_read(param(&query, "consistency")).await {
+                return fail(t, &e);
+            }
             if let Ok(bytes) = &body
                 && let Some((fields, vector)) = split_dense(bytes, $key)
             {
@@ -587,8 +738,12 @@ write_handlers! {
 async fn get_point(
     State(s): State<AppState>,
     Path((name, id)): Path<(String, String)>,
+    query: RawQuery,
 ) -> Response {
     let t = Instant::now();
+    if let Err(e) = s.service.before_read(param(&query, "consistency")).await {
+        return fail(t, &e);
+    }
     respond(t, s.service.get_point(&name, &id).await)
 }
 

@@ -10,7 +10,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use std::time::Duration;
+
+use grape_cluster::network::TransportOptions;
+use grape_cluster::node::{ClusterNode, NodeConfig};
+
+use crate::cluster::Cluster;
+use crate::config::{ClusterConfig, Config};
 use crate::rest::{RestAuth, RestOptions, router};
 use crate::service::Service;
 
@@ -32,6 +38,9 @@ pub enum ServerError {
     /// A serving task failed.
     #[error("server task failed: {0}")]
     Task(String),
+    /// The Raft node could not start.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// A server started by [`start`]: its addresses, and [`Running::stop`].
@@ -83,6 +92,12 @@ impl Running {
             },
             None => Ok(()),
         };
+        if let Some(cluster) = self.service.cluster() {
+            if let Err(e) = cluster.node().shutdown().await {
+                warn!("stopping the Raft node: {e}");
+            }
+            info!("Raft node stopped");
+        }
         let db = self.service.database().clone();
         let closed = tokio::task::spawn_blocking(move || db.shutdown())
             .await
@@ -122,12 +137,6 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
             what: format!("resolving {}", config.snapshots_dir.display()),
             source,
         })?;
-    let service = Service::new(db, snapshots_dir);
-    let (stop, stopped) = watch::channel(false);
-    let signal = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-
     let rest_listener = bind(&config.host, config.http_port, "REST").await?;
     let rest_addr = rest_listener
         .local_addr()
@@ -135,6 +144,21 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
             what: "reading the REST address".into(),
             source,
         })?;
+    let service = match &config.cluster {
+        None => Service::new(db, snapshots_dir),
+        Some(cluster) => {
+            let node = start_node(&config, cluster, rest_addr, db).await?;
+            Service::clustered(
+                Cluster::new(node, Duration::from_millis(cluster.timeout_ms)),
+                snapshots_dir,
+            )
+        }
+    };
+    let (stop, stopped) = watch::channel(false);
+    let signal = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
     let (app, _metrics) = router(
         service.clone(),
         RestOptions {
@@ -147,6 +171,26 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
             cors: config.cors,
         },
     );
+    // The node-to-node endpoints (Raft RPCs, forwarded writes) sit beside
+    // the API, outside its API key: they check the cluster key.
+    let app = match service.cluster() {
+        Some(cluster) => app.merge(cluster.node().router()),
+        None => app,
+    };
+    // Test only: the fault switches, outside the API's route table.
+    let app = match service.cluster() {
+        Some(cluster) if config.fault_injection => {
+            warn!("fault injection is on: this server is for tests only");
+            app.merge(crate::rest::fault_routes(
+                cluster.node().clone(),
+                RestAuth {
+                    api_key: config.api_key.clone(),
+                    read_only_key: config.read_only_api_key.clone(),
+                },
+            ))
+        }
+        _ => app,
+    };
     let rest_stop = signal(stopped.clone());
     let rest = tokio::spawn(async move {
         // TCP_NODELAY on every connection, as HTTP servers do: small
@@ -198,6 +242,42 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         grpc,
         service,
     })
+}
+
+/// Starts this server's Raft node over `db` (its files in
+/// `<data_dir>/raft`) and, when `cluster` lists bootstrap members,
+/// initializes that membership (a no-op on a node that has state already).
+async fn start_node(
+    config: &Config,
+    cluster: &ClusterConfig,
+    rest_addr: SocketAddr,
+    db: Database,
+) -> Result<ClusterNode, ServerError> {
+    let advertise = cluster
+        .advertise
+        .clone()
+        .or_else(|| cluster.members.get(&cluster.node_id).cloned())
+        .unwrap_or_else(|| format!("{}:{}", config.host, rest_addr.port()));
+    let mut transport = TransportOptions::default();
+    if let Some(key) = &cluster.cluster_key {
+        transport = transport.with_cluster_key(key.clone());
+    }
+    let mut node_config = NodeConfig::new(
+        cluster.node_id,
+        advertise.clone(),
+        config.data_dir.join("raft"),
+    );
+    node_config.transport = transport;
+    let node = ClusterNode::start(node_config, db)
+        .await
+        .map_err(|e| ServerError::Cluster(e.to_string()))?;
+    info!(node_id = cluster.node_id, %advertise, "Raft node started");
+    if !cluster.members.is_empty() {
+        node.initialize(cluster.members.clone())
+            .await
+            .map_err(|e| ServerError::Cluster(format!("initializing the cluster: {e}")))?;
+    }
+    Ok(node)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -16,9 +16,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use grape_core::PointData;
 use grape_core::payload::{Condition, FieldSchema, IdSet, PointId};
 use grape_core::query::{Query, QueryRequest, VectorSelector};
-use grape_db::{Database, PointSelector};
+use grape_db::{AliasOp, Database, Mutation, Outcome, PointSelector};
 use serde_json::{Map, Value, json};
 
+use crate::cluster::Cluster;
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::shapes::{
     check_fields, collection_info_json, get, object, opt_filter, opt_usize, point_id, point_ids,
@@ -49,6 +50,8 @@ pub struct Service {
 struct Inner {
     db: Database,
     snapshots_dir: PathBuf,
+    /// This server's node when it runs in a cluster: writes go through it.
+    cluster: Option<Cluster>,
 }
 
 /// Runs `f` on the blocking pool with a clone of the database.
@@ -76,8 +79,65 @@ impl Service {
             inner: Arc::new(Inner {
                 db,
                 snapshots_dir: snapshots_dir.into(),
+                cluster: None,
             }),
         }
+    }
+
+    /// A service over the database of `cluster`'s node: every write is
+    /// replicated through Raft.
+    pub fn clustered(cluster: Cluster, snapshots_dir: impl Into<PathBuf>) -> Self {
+        Service {
+            inner: Arc::new(Inner {
+                db: cluster.node().database().clone(),
+                snapshots_dir: snapshots_dir.into(),
+                cluster: Some(cluster),
+            }),
+        }
+    }
+
+    /// The cluster this server is a node of, if any.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Before a read with Qdrant's `consistency` parameter (`None`: not
+    /// given): in a cluster, a value asking for more than this replica
+    /// (`majority`, `quorum`, `all`, a number above 1) waits on a
+    /// linearizable read barrier. A bad value is a 400 everywhere.
+    pub async fn before_read(&self, consistency: Option<&str>) -> ApiResult<()> {
+        let Some(consistency) = consistency else {
+            return Ok(());
+        };
+        let strong = crate::cluster::is_strong(consistency)?;
+        match &self.inner.cluster {
+            Some(cluster) if strong => cluster.read_barrier().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The cluster, or the error of a cluster-only call on a single node.
+    fn cluster_or_err(&self) -> ApiResult<&Cluster> {
+        self.inner.cluster.as_ref().ok_or_else(|| {
+            ApiError::bad_request(
+                "this server is not running in cluster mode (start it with --node-id)",
+            )
+        })
+    }
+
+    /// `POST /cluster/peer` (Grape): adds a node as a learner.
+    pub async fn add_peer(&self, body: Value) -> ApiResult<Value> {
+        self.cluster_or_err()?.add_peer(body).await
+    }
+
+    /// `POST /cluster/peer/{id}/promote` (Grape): a learner becomes a voter.
+    pub async fn promote_peer(&self, id: u64) -> ApiResult<Value> {
+        self.cluster_or_err()?.promote(id).await
+    }
+
+    /// `DELETE /cluster/peer/{id}`: removes a node from the cluster.
+    pub async fn remove_peer(&self, id: u64) -> ApiResult<Value> {
+        self.cluster_or_err()?.remove(id).await
     }
 
     /// The database this service serves.
@@ -156,25 +216,28 @@ impl Service {
     /// body (plus Grape's `text_fields`); `true`. An existing collection or
     /// alias of that name is a conflict (409).
     pub async fn create_collection(&self, name: &str, body: Value) -> ApiResult<Value> {
-        let name = name.to_string();
-        blocking(self.db(), move |db| {
-            if db.resolve_alias(&name)?.is_some() {
-                return Err(ApiError::new(
-                    ErrorKind::Conflict,
-                    format!("Wrong input: an alias named `{name}` already exists"),
-                ));
-            }
-            let body = if body.is_null() { json!({}) } else { body };
-            db.create_collection(&name, &body).map_err(|e| match e {
-                grape_db::Error::AlreadyExists(_) => ApiError::new(
+        if self.db().resolve_alias(name)?.is_some() {
+            return Err(ApiError::new(
+                ErrorKind::Conflict,
+                format!("Wrong input: an alias named `{name}` already exists"),
+            ));
+        }
+        let config = if body.is_null() { json!({}) } else { body };
+        let m = Mutation::CreateCollection {
+            name: name.to_string(),
+            config,
+        };
+        self.submit(m).await.map_err(|e| {
+            if e.kind() == ErrorKind::Conflict {
+                ApiError::new(
                     ErrorKind::Conflict,
                     format!("Wrong input: Collection `{name}` already exists!"),
-                ),
-                other => other.into(),
-            })?;
-            Ok(Value::Bool(true))
-        })
-        .await
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(Value::Bool(true))
     }
 
     /// `PATCH /collections/{name}`: Grape accepts the server-tuning parts of
@@ -211,15 +274,25 @@ impl Service {
     /// `DELETE /collections/{name}`: `true`, or `false` when there was none.
     /// Aliases of the collection are removed with it.
     pub async fn delete_collection(&self, name: &str) -> ApiResult<Value> {
-        let name = name.to_string();
-        blocking(self.db(), move |db| {
-            let deleted = db.delete_collection(&name)?;
-            if deleted {
-                db.delete_aliases_of(&name)?;
+        let (outcome, _) = self
+            .submit(Mutation::DeleteCollection {
+                name: name.to_string(),
+            })
+            .await?;
+        let deleted = matches!(outcome, Outcome::Existed(true));
+        if deleted {
+            let ops: Vec<AliasOp> = self
+                .db()
+                .list_aliases()?
+                .into_iter()
+                .filter(|(_, c)| c == name)
+                .map(|(alias, _)| AliasOp::Delete { alias })
+                .collect();
+            if !ops.is_empty() {
+                self.submit(Mutation::UpdateAliases { ops }).await?;
             }
-            Ok(Value::Bool(deleted))
-        })
-        .await
+        }
+        Ok(Value::Bool(deleted))
     }
 
     // --- aliases ---
@@ -236,11 +309,8 @@ impl Service {
         for (i, action) in actions.iter().enumerate() {
             ops.push(alias_op(action, i)?);
         }
-        blocking(self.db(), move |db| {
-            db.update_aliases(&ops)?;
-            Ok(Value::Bool(true))
-        })
-        .await
+        self.submit(Mutation::UpdateAliases { ops }).await?;
+        Ok(Value::Bool(true))
     }
 
     /// `GET /aliases`: `{"aliases": [{"alias_name", "collection_name"}]}`.
@@ -272,43 +342,53 @@ impl Service {
         check_fields(&map, &["points", "batch", "shard_key", "update_filter"])?;
         reject(&map, &["shard_key", "update_filter"])?;
         let points = parse_points(&map)?;
-        self.write(name, move |db, name| db.upsert(name, points), wait)
-            .await
+        self.write(
+            name,
+            |collection| Mutation::Upsert { collection, points },
+            wait,
+        )
+        .await
     }
 
-    /// Runs a write on the resolved collection and wraps its sequence number.
-    async fn write(
-        &self,
-        name: &str,
-        f: impl FnOnce(&Database, &str) -> grape_db::Result<u64> + Send + 'static,
-        wait: bool,
-    ) -> ApiResult<Value> {
-        let name = name.to_string();
+    /// Applies `m`: straight to the local database, or replicated through
+    /// Raft in a cluster (returning once it is committed and applied on
+    /// this node). Returns its outcome and the operation id reported to the
+    /// client: the collection's write sequence number on a single node, the
+    /// Raft log index in a cluster.
+    async fn submit(&self, m: Mutation) -> ApiResult<(Outcome, u64)> {
+        if let Some(cluster) = &self.inner.cluster {
+            // Refuse bad points here rather than through the log, where
+            // every replica would apply (and reject) them.
+            if let Mutation::Upsert { collection, points } = &m {
+                self.db().check_points(collection, points)?;
+            }
+            return cluster.write(m).await;
+        }
         blocking(self.db(), move |db| {
-            let name = Self::resolve(db, &name)?;
-            let seq = f(db, &name)?;
-            Ok(update_result(seq, wait))
+            let collection = m.collection().map(str::to_string);
+            let outcome = db.apply(m)?;
+            let op = match (outcome, collection) {
+                (Outcome::Seq(seq), _) => seq,
+                (_, Some(c)) => db.info(&c).map_or(0, |i| i.write_seq),
+                (_, None) => 0,
+            };
+            Ok((outcome, op))
         })
         .await
     }
 
-    /// A write that returns a count: the operation id is the collection's
-    /// write sequence number afterwards.
-    async fn write_count(
+    /// A write to the collection `name` names (itself or an alias's
+    /// target), built by `make` from the resolved name; Qdrant's
+    /// `UpdateResult`.
+    async fn write(
         &self,
         name: &str,
-        f: impl FnOnce(&Database, &str) -> grape_db::Result<usize> + Send + 'static,
+        make: impl FnOnce(String) -> Mutation,
         wait: bool,
     ) -> ApiResult<Value> {
-        self.write(
-            name,
-            move |db, name| {
-                f(db, name)?;
-                Ok(db.info(name)?.write_seq)
-            },
-            wait,
-        )
-        .await
+        let target = Self::resolve(self.db(), name)?;
+        let (_, op) = self.submit(make(target)).await?;
+        Ok(update_result(op, wait))
     }
 
     /// `POST /collections/{name}/points`: `{"ids", "with_payload" (default
@@ -370,17 +450,29 @@ impl Service {
         let map = object(&body)?;
         check_fields(&map, &["points", "filter", "shard_key"])?;
         let selector = points_selector(&map)?;
-        self.write_count(name, move |db, name| delete(db, name, &selector), wait)
-            .await
+        self.write(
+            name,
+            |collection| Mutation::DeletePoints {
+                collection,
+                selector,
+            },
+            wait,
+        )
+        .await
     }
 
     /// `POST /collections/{name}/points/payload`: merges `payload` into the
     /// selected points (`key`: into the object at that path).
     pub async fn set_payload(&self, name: &str, body: Value, wait: bool) -> ApiResult<Value> {
         let (selector, payload, key) = payload_body(&body, true)?;
-        self.write_count(
+        self.write(
             name,
-            move |db, name| db.set_payload(name, &selector, payload, key.as_deref()),
+            |collection| Mutation::SetPayload {
+                collection,
+                selector,
+                payload,
+                key,
+            },
             wait,
         )
         .await
@@ -390,9 +482,13 @@ impl Service {
     /// selected points.
     pub async fn overwrite_payload(&self, name: &str, body: Value, wait: bool) -> ApiResult<Value> {
         let (selector, payload, _) = payload_body(&body, false)?;
-        self.write_count(
+        self.write(
             name,
-            move |db, name| db.overwrite_payload(name, &selector, payload),
+            |collection| Mutation::OverwritePayload {
+                collection,
+                selector,
+                payload,
+            },
             wait,
         )
         .await
@@ -402,9 +498,13 @@ impl Service {
     /// from the selected points.
     pub async fn delete_payload(&self, name: &str, body: Value, wait: bool) -> ApiResult<Value> {
         let (selector, keys) = delete_payload_body(&body)?;
-        self.write_count(
+        self.write(
             name,
-            move |db, name| db.delete_payload_keys(name, &selector, &keys),
+            |collection| Mutation::DeletePayload {
+                collection,
+                selector,
+                keys,
+            },
             wait,
         )
         .await
@@ -416,9 +516,12 @@ impl Service {
         let map = object(&body)?;
         check_fields(&map, &["points", "filter", "shard_key"])?;
         let selector = points_selector(&map)?;
-        self.write_count(
+        self.write(
             name,
-            move |db, name| db.clear_payload(name, &selector),
+            |collection| Mutation::ClearPayload {
+                collection,
+                selector,
+            },
             wait,
         )
         .await
@@ -441,36 +544,44 @@ impl Service {
                 ApiError::new(e.kind(), format!("operations[{i}]: {}", e.message()))
             })?);
         }
-        let name = name.to_string();
-        blocking(self.db(), move |db| {
-            let name = Self::resolve(db, &name)?;
-            let mut results = Vec::with_capacity(ops.len());
-            for op in ops {
-                match op {
-                    BatchOp::Upsert(points) => {
-                        db.upsert(&name, points)?;
-                    }
-                    BatchOp::Delete(sel) => {
-                        delete(db, &name, &sel)?;
-                    }
-                    BatchOp::Set(sel, payload, key) => {
-                        db.set_payload(&name, &sel, payload, key.as_deref())?;
-                    }
-                    BatchOp::Overwrite(sel, payload) => {
-                        db.overwrite_payload(&name, &sel, payload)?;
-                    }
-                    BatchOp::DeleteKeys(sel, keys) => {
-                        db.delete_payload_keys(&name, &sel, &keys)?;
-                    }
-                    BatchOp::Clear(sel) => {
-                        db.clear_payload(&name, &sel)?;
-                    }
-                }
-                results.push(update_result(db.info(&name)?.write_seq, wait));
-            }
-            Ok(Value::Array(results))
-        })
-        .await
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            let result = self
+                .write(
+                    name,
+                    |collection| match op {
+                        BatchOp::Upsert(points) => Mutation::Upsert { collection, points },
+                        BatchOp::Delete(selector) => Mutation::DeletePoints {
+                            collection,
+                            selector,
+                        },
+                        BatchOp::Set(selector, payload, key) => Mutation::SetPayload {
+                            collection,
+                            selector,
+                            payload,
+                            key,
+                        },
+                        BatchOp::Overwrite(selector, payload) => Mutation::OverwritePayload {
+                            collection,
+                            selector,
+                            payload,
+                        },
+                        BatchOp::DeleteKeys(selector, keys) => Mutation::DeletePayload {
+                            collection,
+                            selector,
+                            keys,
+                        },
+                        BatchOp::Clear(selector) => Mutation::ClearPayload {
+                            collection,
+                            selector,
+                        },
+                    },
+                    wait,
+                )
+                .await?;
+            results.push(result);
+        }
+        Ok(Value::Array(results))
     }
 
     /// `POST /collections/{name}/points/scroll`: `{"filter", "limit"
@@ -681,9 +792,10 @@ impl Service {
         let schema = field_schema(schema_value)?;
         self.write(
             name,
-            move |db, name| {
-                db.create_payload_index(name, &field, schema)?;
-                Ok(db.info(name)?.write_seq)
+            |collection| Mutation::CreatePayloadIndex {
+                collection,
+                field,
+                schema,
             },
             wait,
         )
@@ -702,10 +814,7 @@ impl Service {
         let field = field.to_string();
         self.write(
             name,
-            move |db, name| {
-                db.delete_payload_index(name, &field)?;
-                Ok(db.info(name)?.write_seq)
-            },
+            |collection| Mutation::DeletePayloadIndex { collection, field },
             wait,
         )
         .await
@@ -826,14 +935,15 @@ impl Service {
     }
 
     async fn restore_bytes(&self, name: &str, bytes: Vec<u8>) -> ApiResult<Value> {
-        let name = name.to_string();
-        blocking(self.db(), move |db| {
-            // Recovering through an alias replaces the collection it names.
-            let target = Self::resolve(db, &name).unwrap_or(name);
-            db.restore(&target, &bytes, true)?;
-            Ok(Value::Bool(true))
+        // Recovering through an alias replaces the collection it names.
+        let target = Self::resolve(self.db(), name).unwrap_or_else(|_| name.to_string());
+        self.submit(Mutation::RestoreCollection {
+            name: target,
+            bytes,
+            replace: true,
         })
-        .await
+        .await?;
+        Ok(Value::Bool(true))
     }
 
     /// The snapshot file a `location` names; only files inside the
@@ -873,9 +983,13 @@ impl Service {
 
     // --- service info ---
 
-    /// `GET /cluster`: a single node without distributed mode.
+    /// `GET /cluster`: `{"status": "disabled"}` on a single node, else
+    /// Qdrant's `ClusterStatus` of this node.
     pub async fn cluster_info(&self) -> ApiResult<Value> {
-        Ok(json!({"status": "disabled"}))
+        Ok(match &self.inner.cluster {
+            Some(cluster) => cluster.info(),
+            None => json!({"status": "disabled"}),
+        })
     }
 
     /// `GET /telemetry`: the app and its collections.
@@ -1054,13 +1168,6 @@ fn batch_bodies(body: &Value) -> ApiResult<Vec<Value>> {
         .and_then(Value::as_array)
         .cloned()
         .ok_or_else(|| ApiError::bad_request("searches: expected a list of requests"))
-}
-
-fn delete(db: &Database, name: &str, selector: &PointSelector) -> grape_db::Result<usize> {
-    match selector {
-        PointSelector::Ids(ids) => db.delete(name, ids),
-        PointSelector::Filter(f) => db.delete_by_filter(name, f),
-    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ApiError + '_ {

@@ -18,6 +18,35 @@ pub(crate) struct PointsApi {
     pub(crate) service: Service,
 }
 
+impl PointsApi {
+    /// Qdrant's `read_consistency` onto [`Service::before_read`]: a type
+    /// (`All`, `Majority`, `Quorum`) or a factor.
+    async fn before_read(&self, rc: Option<proto::ReadConsistency>) -> Result<(), Status> {
+        use proto::read_consistency::Value as Rc;
+        let value = match rc.and_then(|rc| rc.value) {
+            None => None,
+            Some(Rc::Factor(n)) => Some(n.to_string()),
+            Some(Rc::Type(t)) => Some(
+                match proto::ReadConsistencyType::try_from(t) {
+                    Ok(proto::ReadConsistencyType::All) => "all",
+                    Ok(proto::ReadConsistencyType::Majority) => "majority",
+                    Ok(proto::ReadConsistencyType::Quorum) => "quorum",
+                    Err(_) => {
+                        return Err(Status::invalid_argument(format!(
+                            "read_consistency: unknown type {t}"
+                        )));
+                    }
+                }
+                .to_string(),
+            ),
+        };
+        self.service
+            .before_read(value.as_deref())
+            .await
+            .map_err(status)
+    }
+}
+
 fn update_response(
     start: Instant,
     result: ApiResult<Json>,
@@ -55,7 +84,11 @@ impl Points for PointsApi {
         request: Request<proto::GetPoints>,
     ) -> Result<Response<proto::GetResponse>, Status> {
         let start = Instant::now();
-        let (name, body) = conv::get(request.into_inner()).map_err(status)?;
+        let (name, body) = {
+            let r = request.into_inner();
+            self.before_read(r.read_consistency).await?;
+            conv::get(r).map_err(status)?
+        };
         let v = self.service.get_points(&name, body).await.map_err(status)?;
         Ok(Response::new(proto::GetResponse {
             result: conv::json_to_records(&v).map_err(status)?,
@@ -164,6 +197,7 @@ impl Points for PointsApi {
     ) -> Result<Response<proto::SearchResponse>, Status> {
         let start = Instant::now();
         let r = request.into_inner();
+        self.before_read(r.read_consistency).await?;
         let name = r.collection_name.clone();
         let body = conv::search_body(r).map_err(status)?;
         let v = self
@@ -183,7 +217,11 @@ impl Points for PointsApi {
         request: Request<proto::SearchBatchPoints>,
     ) -> Result<Response<proto::SearchBatchResponse>, Status> {
         let start = Instant::now();
-        let (name, body) = conv::search_batch(request.into_inner()).map_err(status)?;
+        let (name, body) = {
+            let r = request.into_inner();
+            self.before_read(r.read_consistency).await?;
+            conv::search_batch(r).map_err(status)?
+        };
         let v = self
             .service
             .search_batch(&name, body)
@@ -208,7 +246,11 @@ impl Points for PointsApi {
         request: Request<proto::ScrollPoints>,
     ) -> Result<Response<proto::ScrollResponse>, Status> {
         let start = Instant::now();
-        let (name, body) = conv::scroll(request.into_inner()).map_err(status)?;
+        let (name, body) = {
+            let r = request.into_inner();
+            self.before_read(r.read_consistency).await?;
+            conv::scroll(r).map_err(status)?
+        };
         let v = self
             .service
             .scroll_points(&name, body)
@@ -229,6 +271,7 @@ impl Points for PointsApi {
     ) -> Result<Response<proto::RecommendResponse>, Status> {
         let start = Instant::now();
         let r = request.into_inner();
+        self.before_read(r.read_consistency).await?;
         let name = r.collection_name.clone();
         let body = conv::recommend_body(r).map_err(status)?;
         let v = self
@@ -248,7 +291,11 @@ impl Points for PointsApi {
         request: Request<proto::RecommendBatchPoints>,
     ) -> Result<Response<proto::RecommendBatchResponse>, Status> {
         let start = Instant::now();
-        let (name, body) = conv::recommend_batch(request.into_inner()).map_err(status)?;
+        let (name, body) = {
+            let r = request.into_inner();
+            self.before_read(r.read_consistency).await?;
+            conv::recommend_batch(r).map_err(status)?
+        };
         let v = self
             .service
             .recommend_batch(&name, body)
@@ -287,7 +334,11 @@ impl Points for PointsApi {
         request: Request<proto::CountPoints>,
     ) -> Result<Response<proto::CountResponse>, Status> {
         let start = Instant::now();
-        let (name, body) = conv::count(request.into_inner()).map_err(status)?;
+        let (name, body) = {
+            let r = request.into_inner();
+            self.before_read(r.read_consistency).await?;
+            conv::count(r).map_err(status)?
+        };
         let v = self
             .service
             .count_points(&name, body)
@@ -325,7 +376,11 @@ impl Points for PointsApi {
         request: Request<proto::QueryPoints>,
     ) -> Result<Response<proto::QueryResponse>, Status> {
         let start = Instant::now();
-        let (name, body) = conv::query(request.into_inner()).map_err(status)?;
+        let (name, body) = {
+            let r = request.into_inner();
+            self.before_read(r.read_consistency).await?;
+            conv::query(r).map_err(status)?
+        };
         let v = self
             .service
             .query_points(&name, body)
@@ -343,7 +398,11 @@ impl Points for PointsApi {
         request: Request<proto::QueryBatchPoints>,
     ) -> Result<Response<proto::QueryBatchResponse>, Status> {
         let start = Instant::now();
-        let (name, body) = conv::query_batch(request.into_inner()).map_err(status)?;
+        let (name, body) = {
+            let r = request.into_inner();
+            self.before_read(r.read_consistency).await?;
+            conv::query_batch(r).map_err(status)?
+        };
         let v = self
             .service
             .query_batch(&name, body)
