@@ -42,6 +42,9 @@ enum Command {
     /// Benchmark a fresh server on an ANN dataset (search QPS and latency over
     /// REST and gRPC, upsert throughput, the REST overhead per search).
     Bench(grape_server::bench::BenchArgs),
+    /// Benchmark a 3-node Raft cluster against a single node (replicated
+    /// upserts, searches through each node, leader failover, catch-up).
+    BenchCluster(grape_server::bench::cluster::ClusterBenchArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -172,6 +175,7 @@ fn main() -> ExitCode {
             return finish("snapshot", cli::snapshot::run(&command));
         }
         Some(Command::Bench(args)) => return grape_server::bench::cli_main(args),
+        Some(Command::BenchCluster(args)) => return grape_server::bench::cluster::cli_main(args),
         None => cli.serve,
     };
     let config = match args.config() {

@@ -20,6 +20,7 @@
 //! the CPU time both processes used (from `/proc/<pid>/stat`).
 
 mod client;
+pub mod cluster;
 mod data;
 mod stats;
 
