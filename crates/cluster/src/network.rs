@@ -930,6 +930,37 @@ mod tests {
         assert!(decode::<u64>(&bytes).is_err());
     }
 
+    #[tokio::test]
+    async fn a_partitioned_node_neither_sends_nor_admits() {
+        let faults = Faults::default();
+        let options = TransportOptions::default().with_faults(faults.clone());
+        let h = headers(&[(TARGET_HEADER, "7")]);
+        assert_eq!(status(&options, &h, vec![]).await, StatusCode::OK);
+        faults.set_partitioned(true);
+        assert_eq!(
+            status(&options, &h, vec![]).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        // Nothing listens on port 9 of the loopback either way; the
+        // partition fails at once, without trying.
+        let transport = Transport::new(options);
+        let started = Instant::now();
+        let sent = transport
+            .post_bytes("127.0.0.1:9", "/x", vec![1], Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(sent, Err(TransportError::Connect { .. })),
+            "{sent:?}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(100));
+        faults.set_partitioned(false);
+        assert!(!faults.partitioned());
+        assert_eq!(
+            status(transport.options(), &h, vec![]).await,
+            StatusCode::OK
+        );
+    }
+
     #[test]
     fn debug_hides_the_key() {
         let options = TransportOptions::default().with_cluster_key("s3cret");
