@@ -386,9 +386,26 @@ impl Service {
         make: impl FnOnce(String) -> Mutation,
         wait: bool,
     ) -> ApiResult<Value> {
-        let target = Self::resolve(self.db(), name)?;
+        let target = self.resolve_for_write(name).await?;
         let (_, op) = self.submit(make(target)).await?;
         Ok(update_result(op, wait))
+    }
+
+    /// The collection a write to `name` goes to. In a cluster this replica
+    /// may not have applied the collection's creation (or the alias) yet,
+    /// though another node acknowledged it: an unknown name is looked up
+    /// again after a read barrier before it is an error.
+    async fn resolve_for_write(&self, name: &str) -> ApiResult<String> {
+        match Self::resolve(self.db(), name) {
+            Err(e) if e.kind() == ErrorKind::NotFound => match &self.inner.cluster {
+                Some(cluster) => {
+                    cluster.read_barrier().await?;
+                    Self::resolve(self.db(), name)
+                }
+                None => Err(e),
+            },
+            other => other,
+        }
     }
 
     /// `POST /collections/{name}/points`: `{"ids", "with_payload" (default
@@ -936,7 +953,10 @@ impl Service {
 
     async fn restore_bytes(&self, name: &str, bytes: Vec<u8>) -> ApiResult<Value> {
         // Recovering through an alias replaces the collection it names.
-        let target = Self::resolve(self.db(), name).unwrap_or_else(|_| name.to_string());
+        let target = self
+            .resolve_for_write(name)
+            .await
+            .unwrap_or_else(|_| name.to_string());
         self.submit(Mutation::RestoreCollection {
             name: target,
             bytes,

@@ -153,7 +153,6 @@ async fn the_fault_route_exists_only_with_the_flag() {
 /// Expected: no 404 for a collection the cluster has created; the write
 /// waits for the node to catch up (503/504 while it cannot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "grape-server resolves the collection on the lagging local replica (404); fix in service.rs"]
 async fn a_write_through_a_lagging_node_finds_the_collection_created_elsewhere() {
     serial(Duration::from_secs(60), async {
         let cluster = Cluster::start(
