@@ -568,12 +568,13 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, bincode::error::EncodeError> {
+/// A node-to-node body: bincode 2 (serde), standard config.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, bincode::error::EncodeError> {
     bincode::serde::encode_to_vec(value, bincode::config::standard())
 }
 
 /// Decodes a whole body; trailing bytes are an error.
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
         .map_err(|e| e.to_string())?;
     if read != bytes.len() {
@@ -781,25 +782,14 @@ async fn admit<T: DeserializeOwned>(
     })
 }
 
+/// [`admit_body`] for a request that names its target node in
+/// [`TARGET_HEADER`], which must be `id`.
 async fn admit_bytes(
     options: &TransportOptions,
     id: NodeId,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Bytes, Response> {
-    if options.faults.partitioned() {
-        return Err(reject(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node is partitioned (fault injection)".to_string(),
-        ));
-    }
-    if !options.authorizes(headers) {
-        tracing::warn!("raft request with a missing or wrong cluster key");
-        return Err(reject(
-            StatusCode::UNAUTHORIZED,
-            format!("missing or wrong {CLUSTER_KEY_HEADER}"),
-        ));
-    }
     let target = headers
         .get(TARGET_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -819,6 +809,31 @@ async fn admit_bytes(
             ));
         }
         Some(_) => {}
+    }
+    admit_body(options, headers, body).await
+}
+
+/// The admission every node-to-node endpoint shares: a partitioned node
+/// (fault injection) answers 503, a missing or wrong cluster key 401, a
+/// body over the limit 413 (by its declared length, unread, or while
+/// reading it); otherwise the body's bytes.
+pub(crate) async fn admit_body(
+    options: &TransportOptions,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, Response> {
+    if options.faults.partitioned() {
+        return Err(reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node is partitioned (fault injection)".to_string(),
+        ));
+    }
+    if !options.authorizes(headers) {
+        tracing::warn!("raft request with a missing or wrong cluster key");
+        return Err(reject(
+            StatusCode::UNAUTHORIZED,
+            format!("missing or wrong {CLUSTER_KEY_HEADER}"),
+        ));
     }
     let limit = options.max_body_bytes;
     let too_large = || {

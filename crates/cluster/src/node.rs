@@ -84,21 +84,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use grape_core::PointData;
 use grape_db::{Database, Mutation, Outcome};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use openraft::error::{
     ChangeMembershipError, CheckIsLeaderError, ClientWriteError, Fatal, ForwardToLeader,
     InitializeError, RaftError,
 };
 use openraft::metrics::WaitError;
 use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::log_store::LogStore;
 use crate::network::{
-    Faults, HttpNetwork, Transport, TransportError, TransportOptions, raft_routes,
+    Faults, HttpNetwork, Transport, TransportError, TransportOptions, admit_body, decode, encode,
+    raft_routes,
 };
 use crate::state_machine::StateMachine;
 use crate::types::{Applied, Command, Node, NodeId, Raft};
@@ -1616,31 +1615,10 @@ fn split_upsert(
 // --- the receiving side -----------------------------------------------------
 
 async fn forward(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
-    let options = &inner.config.transport;
-    if options.faults.partitioned() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node is partitioned (fault injection)",
-        )
-            .into_response();
-    }
-    if !options.authorizes(&headers) {
-        tracing::warn!("forwarded request with a missing or wrong cluster key");
-        return (StatusCode::UNAUTHORIZED, "missing or wrong cluster key").into_response();
-    }
-    let limit = options.max_body_bytes;
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body exceeds the limit of {limit} bytes"),
-            )
-                .into_response();
-        }
-        Err(e) => {
-            return (StatusCode::BAD_REQUEST, format!("reading the body: {e}")).into_response();
-        }
+    // The target node is checked below, from the request itself.
+    let bytes = match admit_body(&inner.config.transport, &headers, body).await {
+        Ok(bytes) => bytes,
+        Err(rejected) => return rejected,
     };
     let request: ForwardRequest = match decode(&bytes) {
         Ok(request) => request,
@@ -1679,20 +1657,6 @@ async fn forward(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body
         )
             .into_response(),
     }
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, bincode::error::EncodeError> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard())
-}
-
-/// Decodes a whole body; trailing bytes are an error.
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map_err(|e| e.to_string())?;
-    if read != bytes.len() {
-        return Err(format!("{} trailing bytes", bytes.len() - read));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
