@@ -1502,10 +1502,13 @@ fn query_request(body: Value) -> ApiResult<Prepared> {
 
 /// Legacy search body → query request.
 fn search_request(body: &Value) -> ApiResult<QueryRequest> {
-    search_fields(object(body)?)
+    let request = search_fields(object(body)?)?;
+    request.validate()?;
+    Ok(request)
 }
 
-/// The fields of a legacy search body → query request.
+/// The fields of a legacy search body → query request, not validated yet
+/// (the caller may still put the dense vector in).
 fn search_fields(mut map: Map<String, Value>) -> ApiResult<QueryRequest> {
     check_fields(
         &map,
@@ -1544,7 +1547,7 @@ fn search_fields(mut map: Map<String, Value>) -> ApiResult<QueryRequest> {
             map.insert("query".into(), other);
         }
     }
-    Ok(QueryRequest::from_value(&Value::Object(map))?)
+    Ok(QueryRequest::parse_value(&Value::Object(map))?)
 }
 
 /// A `/points/query` body whose `query` (a plain list) is `vector` and
