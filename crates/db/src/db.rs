@@ -182,6 +182,24 @@ fn stored_form(c: &HnswConfig, v: Vec<f32>) -> Vec<f32> {
     }
 }
 
+/// The first dense vector of `collection` that `points` (its points'
+/// data) lack for some live point: one kept only as quantized codes, which
+/// cannot be stored back as originals.
+pub(crate) fn quantized_only(collection: &Collection, points: &[PointData]) -> Option<String> {
+    collection
+        .stats()
+        .dense
+        .into_iter()
+        .find(|(vector, live, _, _)| {
+            points
+                .iter()
+                .filter(|p| p.vectors.contains_key(vector))
+                .count()
+                < *live
+        })
+        .map(|(vector, _, _, _)| vector)
+}
+
 fn selects(selector: &VectorSelector, name: &str) -> bool {
     match selector {
         VectorSelector::All(all) => *all,
@@ -849,16 +867,10 @@ impl Database {
             .ids()
             .filter_map(|id| collection.point_data(id))
             .collect();
-        for (vector, live, _, _) in collection.stats().dense {
-            let have = points
-                .iter()
-                .filter(|p| p.vectors.contains_key(&vector))
-                .count();
-            if have < live {
-                return Err(Error::Unrestorable(format!(
-                    "dense vector {vector:?} is kept only as quantized codes"
-                )));
-            }
+        if let Some(vector) = quantized_only(&collection, &points) {
+            return Err(Error::Unrestorable(format!(
+                "dense vector {vector:?} is kept only as quantized codes"
+            )));
         }
         let template = Collection::new(collection.config().clone())
             .map_err(Error::InvalidSnapshot)?

@@ -766,16 +766,10 @@ fn prepare(c: ExportedCollection) -> Result<Prepared> {
             collection.len()
         )));
     }
-    for (vector, live, _, _) in collection.stats().dense {
-        let have = points
-            .iter()
-            .filter(|p| p.vectors.contains_key(&vector))
-            .count();
-        if have < live {
-            return Err(bad(format!(
-                "dense vector {vector:?} is kept only as quantized codes"
-            )));
-        }
+    if let Some(vector) = crate::db::quantized_only(&collection, &points) {
+        return Err(bad(format!(
+            "dense vector {vector:?} is kept only as quantized codes"
+        )));
     }
     collection
         .config()
